@@ -1,0 +1,1 @@
+"""The facegen command line: a thin shell over the Python API."""

@@ -1,0 +1,1 @@
+"""Data: synthetic heads, canonical pose, representations and datasets on disk."""

@@ -1,0 +1,1 @@
+"""Datasets on disk: subjects table, chunked arrays, card, split, verification."""

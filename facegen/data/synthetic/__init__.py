@@ -1,0 +1,1 @@
+"""The synthetic anatomical generator: skull/face pairs with known ground truth."""

@@ -1,0 +1,125 @@
+"""The open ICT face model (USC ICT-FaceKit, MIT licence): a mean head and 100 identity modes from real scans.
+
+facegen uses its skin (face + head-and-neck) as a closed surface in millimetres. The model's own frame is
+kept here (+y up, +z out of the face, +x to the head's left); the canonical head frame comes later.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+SKIN_VERTEX_COUNT = 11248  # face 0-9408 and head-and-neck 9409-11247 (model README)
+LEFT_EYEBALL = (21451, 23021)
+RIGHT_EYEBALL = (23021, 24591)
+MULTIPIE_68 = np.array(
+    [1225, 1888, 1052, 367, 1719, 1722, 2199, 1447, 966, 3661, 4390, 3927, 3924, 2608, 3272, 4088, 3443,
+     268, 493, 1914, 2044, 1401, 3615, 4240, 4114, 2734, 2509, 978, 4527, 4942, 4857, 1140, 2075, 1147,
+     4269, 3360, 1507, 1542, 1537, 1528, 1518, 1511, 3742, 3751, 3756, 3721, 3725, 3732, 5708, 5695, 2081,
+     0, 4275, 6200, 6213, 6346, 6461, 5518, 5957, 5841, 5702, 5711, 5533, 6216, 6207, 6470, 5517, 5966]
+)
+"""Multi-PIE 68-point landmarks as model vertex indices (model README)."""
+
+
+@dataclass(frozen=True)
+class FaceModel:
+    """Skin of the ICT model, closed into a watertight surface, in mm.
+
+    `mean` (V, 3) and `modes` (K, V, 3): a head is `mean + sum_k w_k * modes[k]` with `w_k ~ N(0, 1)`.
+    The first `SKIN_VERTEX_COUNT` vertices are the model's; the rest are cap centres that close the eye
+    openings, the lip slit and the neck, each the mean of its rim (`cap_rims` lists the rims).
+    `eye_centres` (2, 3): left (+x) and right eyeball centres of the mean head.
+    """
+
+    mean: np.ndarray
+    modes: np.ndarray
+    triangles: np.ndarray
+    cap_rims: tuple[np.ndarray, ...]
+    eye_centres: np.ndarray
+
+
+def default_model_dir() -> Path:
+    """Where the ICT model lies: $FACEGEN_ICT_DIR, else the team's shared folder beside the repository."""
+    env = os.environ.get("FACEGEN_ICT_DIR")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent.parent / "shared" / "data" / "ict-face-model"
+        if candidate.is_dir():
+            return candidate
+    return Path("../shared/data/ict-face-model").resolve()
+
+
+def _skin_triangles(polygons: np.ndarray) -> np.ndarray:
+    """Quads and triangles of the skin range, as triangles."""
+    keep = np.all((polygons < SKIN_VERTEX_COUNT) | (polygons == -1), axis=1)
+    polys = polygons[keep]
+    tri_a = polys[:, [0, 1, 2]]
+    quads = polys[polys[:, 3] >= 0]
+    tri_b = quads[:, [0, 2, 3]]
+    return np.concatenate([tri_a, tri_b]).astype(np.int64)
+
+
+def _boundary_loops(triangles: np.ndarray) -> list[np.ndarray]:
+    """Closed loops of boundary edges, each oriented as the mesh boundary runs."""
+    edges = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+    key = {tuple(e) for e in edges.tolist()}
+    boundary = [e for e in edges.tolist() if (e[1], e[0]) not in key]
+    nxt = {a: b for a, b in boundary}
+    loops, seen = [], set()
+    for start in nxt:
+        if start in seen:
+            continue
+        loop, v = [], start
+        while v not in seen:
+            seen.add(v)
+            loop.append(v)
+            v = nxt[v]
+        loops.append(np.array(loop))
+    return loops
+
+
+def _close(triangles: np.ndarray, n_vertices: int) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Close every boundary loop with a fan around a new centre vertex; returns triangles and rims."""
+    loops = _boundary_loops(triangles)
+    fans = []
+    for i, loop in enumerate(loops):
+        centre = n_vertices + i
+        # boundary edges run a->b; the cap must run b->a to keep the orientation consistent
+        fans.append(np.stack([np.roll(loop, -1), loop, np.full(len(loop), centre)], axis=1))
+    return np.concatenate([triangles, *fans]), tuple(loops)
+
+
+def _with_caps(points: np.ndarray, rims: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Append one cap centre per rim (the rim mean) to skin points of shape (..., V, 3)."""
+    centres = [points[..., rim, :].mean(axis=-2, keepdims=True) for rim in rims]
+    return np.concatenate([points, *centres], axis=-2)
+
+
+@lru_cache(maxsize=2)
+def load_face_model(model_dir: str | None = None, n_modes: int = 100) -> FaceModel:
+    """Load the ICT model's skin in mm, closed, with its first `n_modes` identity modes."""
+    path = Path(model_dir) if model_dir else default_model_dir()
+    npz = path / "ict_face_model.npz"
+    if not npz.is_file():
+        raise FileNotFoundError(
+            f"ICT face model not found at {npz}; set FACEGEN_ICT_DIR to the folder holding ict_face_model.npz"
+        )
+    data = np.load(npz)
+    mean_all = data["neutral_cm"].astype(np.float64) * 10.0
+    skin = mean_all[:SKIN_VERTEX_COUNT]
+    deltas = data["identity_deltas_cm"][:n_modes, :SKIN_VERTEX_COUNT].astype(np.float64) * 10.0
+    triangles, rims = _close(_skin_triangles(data["faces"]), SKIN_VERTEX_COUNT)
+    eyes = np.stack([mean_all[slice(*LEFT_EYEBALL)].mean(0), mean_all[slice(*RIGHT_EYEBALL)].mean(0)])
+    return FaceModel(
+        mean=_with_caps(skin, rims),
+        modes=_with_caps(deltas, rims),
+        triangles=triangles,
+        cap_rims=rims,
+        eye_centres=eyes,
+    )

@@ -1,0 +1,1 @@
+"""Reading and writing scans, meshes and volumes, atomically."""

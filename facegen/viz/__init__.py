@@ -1,0 +1,1 @@
+"""Pictures of heads and datasets for people to check."""
