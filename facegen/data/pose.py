@@ -39,11 +39,11 @@ class RigidTransform:
         return m
 
 
-def frankfurt_frame(
-    *, porion_left: np.ndarray, porion_right: np.ndarray, orbitale_left: np.ndarray
-) -> RigidTransform:
+def frankfurt_frame(*, porion_left: np.ndarray, porion_right: np.ndarray, orbitale_left: np.ndarray) -> RigidTransform:
     """The rigid transform that takes a head to the canonical frame, from three skull landmarks (mm)."""
-    porion_left, porion_right, orbitale_left = (np.asarray(p, float) for p in (porion_left, porion_right, orbitale_left))
+    porion_left, porion_right, orbitale_left = (
+        np.asarray(p, float) for p in (porion_left, porion_right, orbitale_left)
+    )
     origin = 0.5 * (porion_left + porion_right)
     x_axis = porion_left - porion_right
     if np.linalg.norm(x_axis) < 50.0:

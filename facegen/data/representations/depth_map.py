@@ -24,7 +24,7 @@ class DepthView:
 
     shape: tuple[int, int] = (256, 256)
     pixel_mm: float = 1.0
-    centre_mm: tuple[float, float] = (0.0, -5.0)
+    centre_mm: tuple[float, float] = (0.0, -3.0)
 
     def __post_init__(self) -> None:
         if min(self.shape) < 8 or self.pixel_mm <= 0:

@@ -25,7 +25,7 @@ class GridSpec:
 
     shape: tuple[int, int, int] = (128, 128, 128)
     extent_mm: tuple[float, float, float] = (256.0, 256.0, 256.0)
-    centre_mm: tuple[float, float, float] = (0.0, -5.0, 10.0)
+    centre_mm: tuple[float, float, float] = (0.0, -3.0, -4.0)
 
     def __post_init__(self) -> None:
         if len(self.shape) != 3 or min(self.shape) < 2:

@@ -15,7 +15,7 @@ def spread_landmark_values(
 
     Gaussian radial basis interpolation of (value - background): exact at the landmarks, smooth between.
     """
-    rbf = RBFInterpolator(landmark_points, values - background, kernel="gaussian", epsilon=1.0 / width_mm)
+    rbf = RBFInterpolator(landmark_points, values - background, kernel="gaussian", epsilon=1.0 / width_mm, degree=-1)
     return background + rbf(points)
 
 

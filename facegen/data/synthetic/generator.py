@@ -130,7 +130,9 @@ class HeadGenerator:
             for cap, rim in self.caps:
                 face[cap] = face[rim].mean(axis=0)
 
-        pose = frankfurt_frame(porion_left=skull_lm["porion_l"], porion_right=skull_lm["porion_r"], orbitale_left=skull_lm["orbitale_l"])
+        pose = frankfurt_frame(
+            porion_left=skull_lm["porion_l"], porion_right=skull_lm["porion_r"], orbitale_left=skull_lm["orbitale_l"]
+        )
         skull = trimesh.Trimesh(pose.apply(skull_v), t.skull_triangles, process=False)
         face_mesh = trimesh.Trimesh(pose.apply(true), t.face_triangles, process=False)
         nf_mesh = trimesh.Trimesh(pose.apply(noise_free), t.face_triangles, process=False)

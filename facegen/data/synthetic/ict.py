@@ -1,12 +1,12 @@
-"""The open ICT face model (USC ICT-FaceKit, MIT licence): a mean head and 100 identity modes from real scans.
+"""The open ICT face model (USC ICT-FaceKit, MIT licence): a mean head and identity modes from real scans.
 
-facegen uses its skin (face + head-and-neck) as a closed surface in millimetres. The model's own frame is
+facegen ships a compact copy (skin only, first 60 of the 100 modes) and uses the skin (face +
+head-and-neck) as a closed surface in millimetres. The model's own frame is
 kept here (+y up, +z out of the face, +x to the head's left); the canonical head frame comes later.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -14,13 +14,77 @@ from pathlib import Path
 import numpy as np
 
 SKIN_VERTEX_COUNT = 11248  # face 0-9408 and head-and-neck 9409-11247 (model README)
-LEFT_EYEBALL = (21451, 23021)
-RIGHT_EYEBALL = (23021, 24591)
 MULTIPIE_68 = np.array(
-    [1225, 1888, 1052, 367, 1719, 1722, 2199, 1447, 966, 3661, 4390, 3927, 3924, 2608, 3272, 4088, 3443,
-     268, 493, 1914, 2044, 1401, 3615, 4240, 4114, 2734, 2509, 978, 4527, 4942, 4857, 1140, 2075, 1147,
-     4269, 3360, 1507, 1542, 1537, 1528, 1518, 1511, 3742, 3751, 3756, 3721, 3725, 3732, 5708, 5695, 2081,
-     0, 4275, 6200, 6213, 6346, 6461, 5518, 5957, 5841, 5702, 5711, 5533, 6216, 6207, 6470, 5517, 5966]
+    [
+        1225,
+        1888,
+        1052,
+        367,
+        1719,
+        1722,
+        2199,
+        1447,
+        966,
+        3661,
+        4390,
+        3927,
+        3924,
+        2608,
+        3272,
+        4088,
+        3443,
+        268,
+        493,
+        1914,
+        2044,
+        1401,
+        3615,
+        4240,
+        4114,
+        2734,
+        2509,
+        978,
+        4527,
+        4942,
+        4857,
+        1140,
+        2075,
+        1147,
+        4269,
+        3360,
+        1507,
+        1542,
+        1537,
+        1528,
+        1518,
+        1511,
+        3742,
+        3751,
+        3756,
+        3721,
+        3725,
+        3732,
+        5708,
+        5695,
+        2081,
+        0,
+        4275,
+        6200,
+        6213,
+        6346,
+        6461,
+        5518,
+        5957,
+        5841,
+        5702,
+        5711,
+        5533,
+        6216,
+        6207,
+        6470,
+        5517,
+        5966,
+    ]
 )
 """Multi-PIE 68-point landmarks as model vertex indices (model README)."""
 
@@ -42,17 +106,9 @@ class FaceModel:
     eye_centres: np.ndarray
 
 
-def default_model_dir() -> Path:
-    """Where the ICT model lies: $FACEGEN_ICT_DIR, else the team's shared folder beside the repository."""
-    env = os.environ.get("FACEGEN_ICT_DIR")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent.parent / "shared" / "data" / "ict-face-model"
-        if candidate.is_dir():
-            return candidate
-    return Path("../shared/data/ict-face-model").resolve()
+ASSET = Path(__file__).resolve().parents[2] / "assets" / "ict_face_skin.npz"
+"""facegen's compact copy of the model (skin, 60 modes; MIT licence beside it, assets/ICT-LICENSE.txt),
+made by scripts/derive_ict_asset.py from the full model, so that every install generates the same heads."""
 
 
 def _skin_triangles(polygons: np.ndarray) -> np.ndarray:
@@ -102,24 +158,24 @@ def _with_caps(points: np.ndarray, rims: tuple[np.ndarray, ...]) -> np.ndarray:
 
 
 @lru_cache(maxsize=2)
-def load_face_model(model_dir: str | None = None, n_modes: int = 100) -> FaceModel:
+def load_face_model(n_modes: int = 60, path: str | None = None) -> FaceModel:
     """Load the ICT model's skin in mm, closed, with its first `n_modes` identity modes."""
-    path = Path(model_dir) if model_dir else default_model_dir()
-    npz = path / "ict_face_model.npz"
+    npz = Path(path) if path else ASSET
     if not npz.is_file():
         raise FileNotFoundError(
-            f"ICT face model not found at {npz}; set FACEGEN_ICT_DIR to the folder holding ict_face_model.npz"
+            f"ICT face model not found at {npz}; reinstall facegen or run scripts/derive_ict_asset.py"
         )
     data = np.load(npz)
-    mean_all = data["neutral_cm"].astype(np.float64) * 10.0
-    skin = mean_all[:SKIN_VERTEX_COUNT]
+    available = data["identity_deltas_cm"].shape[0]
+    if n_modes > available:
+        raise ValueError(f"{n_modes} identity modes asked for, {npz.name} holds {available}")
+    skin = data["neutral_cm"][:SKIN_VERTEX_COUNT].astype(np.float64) * 10.0
     deltas = data["identity_deltas_cm"][:n_modes, :SKIN_VERTEX_COUNT].astype(np.float64) * 10.0
     triangles, rims = _close(_skin_triangles(data["faces"]), SKIN_VERTEX_COUNT)
-    eyes = np.stack([mean_all[slice(*LEFT_EYEBALL)].mean(0), mean_all[slice(*RIGHT_EYEBALL)].mean(0)])
     return FaceModel(
         mean=_with_caps(skin, rims),
         modes=_with_caps(deltas, rims),
         triangles=triangles,
         cap_rims=rims,
-        eye_centres=eyes,
+        eye_centres=data["eye_centres_cm"].astype(np.float64) * 10.0,
     )

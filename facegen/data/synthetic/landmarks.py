@@ -50,9 +50,23 @@ FACE_LANDMARK_TARGETS_ICT_MM: dict[str, tuple[float, float, float]] = {
 """Targets of the face landmarks; bilateral names get `_l` (these, +x) and `_r` (mirrored) suffixes."""
 
 BILATERAL = {
-    "frontal_eminence", "supraorbital", "infraorbital", "inferior_malar", "lateral_orbit", "zygion",
-    "supraglenoid", "gonion", "mid_ramus", "supra_m2", "infra_m2", "mid_mandibular_border", "cheilion",
-    "exocanthion", "endocanthion", "alare", "tragion",
+    "frontal_eminence",
+    "supraorbital",
+    "infraorbital",
+    "inferior_malar",
+    "lateral_orbit",
+    "zygion",
+    "supraglenoid",
+    "gonion",
+    "mid_ramus",
+    "supra_m2",
+    "infra_m2",
+    "mid_mandibular_border",
+    "cheilion",
+    "exocanthion",
+    "endocanthion",
+    "alare",
+    "tragion",
 }
 
 

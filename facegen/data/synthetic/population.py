@@ -25,7 +25,7 @@ def sample_subject(rng: np.random.Generator, subject_id: str) -> Subject:
     """One subject's metadata from the generator's population."""
     sex = Sex.MALE if rng.random() < 0.5 else Sex.FEMALE
     age = _truncated(rng, lambda: rng.normal(48.0, 17.0), *AGE_RANGE_YEARS)
-    log_median = np.log(26.0) + 0.004 * (min(age, 60.0) - 45.0) + (0.02 if sex is Sex.MALE else -0.02)
+    log_median = np.log(26.0) + 0.004 * (min(age, 60.0) - 45.0) + (0.01 if sex is Sex.MALE else -0.01)
     bmi = _truncated(rng, lambda: np.exp(rng.normal(log_median, 0.18)), *BMI_RANGE)
     group = GROUPS[int(rng.integers(len(GROUPS)))]
     return Subject(subject_id, sex, round(age, 1), round(bmi, 1), group)

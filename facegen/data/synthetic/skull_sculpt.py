@@ -116,23 +116,30 @@ def _teeth_zone(x, y, z, p: dict[str, np.ndarray]) -> np.ndarray:
 def _teeth_gaps(x, y, z, p: dict[str, np.ndarray]) -> np.ndarray:
     """Occlusal slit, gum lines and gaps between neighbouring teeth (planes fanned around the arch)."""
     gaps = np.zeros(np.broadcast_shapes(x.shape, y.shape, z.shape), bool)
-    gaps |= np.abs(y - p["occlusal_y"]) < 0.9
-    gaps |= np.abs(y - p["upper_gum_y"]) < 0.7
-    gaps |= np.abs(y - p["lower_gum_y"]) < 0.7
+    gaps |= np.abs(y - p["occlusal_y"]) < 1.2
+    gaps |= np.abs(y - p["upper_gum_y"]) < 1.0
+    gaps |= np.abs(y - p["lower_gum_y"]) < 1.0
     angle = np.degrees(np.arctan2(x, z - p["arch_centre_z"]))
-    gaps |= np.abs(((angle + 5.5) % 11.0) - 5.5) * np.hypot(x, z - p["arch_centre_z"]) * np.pi / 180 < 0.5
+    gaps |= np.abs(((angle + 5.5) % 11.0) - 5.5) * np.hypot(x, z - p["arch_centre_z"]) * np.pi / 180 < 0.9
     gaps |= np.abs(z - p["molar_end_z"]) < 1.0
     return gaps
 
 
 def _mandible_cuts(x, y, z, p: dict[str, np.ndarray]) -> np.ndarray:
-    """Separate the mandible (occlusal line, ramus front, sigmoid notch) and clear bone below and behind it."""
+    """Free the mandible (occlusal line, ramus front, sigmoid notch and joint space) and clear bone below it.
+
+    The ramus stands between `ramus_back_z` and `ramus_front_z`; behind it, on the side of the head, no bone
+    below the joint; under the mandible's lower border (menton to gonion) and the skull base, none at all.
+    """
     lateral = np.abs(x)
-    front, back = p["ramus_front_z"], p["ramus_back_z"]
+    front, back, occl, notch, arch = (
+        p[k] for k in ("ramus_front_z", "ramus_back_z", "occlusal_y", "notch_y", "arch_bottom_y")
+    )
     cut = np.zeros(np.broadcast_shapes(x.shape, y.shape, z.shape), bool)
-    cut |= (np.abs(y - p["occlusal_y"]) < 1.2) & (z > back)
-    cut |= (np.abs(z - front) < 1.5) & (y > p["occlusal_y"]) & (y < p["arch_bottom_y"]) & (lateral > 30)
-    cut |= (y > p["notch_y"]) & (y < p["arch_bottom_y"]) & (z > back) & (z < front + 2) & (lateral > 38)
+    cut |= (np.abs(y - occl) < 1.2) & (z > front - 1.5)
+    cut |= (np.abs(z - front) < 2.0) & (y > occl) & (y < arch) & (lateral > 30)
+    cut |= (y > notch) & (y < arch) & (z > back - 8.0) & (z < front + 2.0) & (lateral > 38)
+    cut |= (y < notch) & (z < back) & (lateral > 38)
     menton, gonion = p["menton_bone"], p["gonion_bone"]
     s = np.clip((z - gonion[2]) / (menton[2] - gonion[2]), 0.0, 1.0)
     border = gonion[1] + s * (menton[1] - gonion[1])

@@ -69,9 +69,7 @@ class SoftFeatureRules:
     template_skull: dict[str, np.ndarray]
     eye_centres: np.ndarray
 
-    def displacement(
-        self, face: np.ndarray, skull: dict[str, np.ndarray], noise: SoftFeatureNoise
-    ) -> np.ndarray:
+    def displacement(self, face: np.ndarray, skull: dict[str, np.ndarray], noise: SoftFeatureNoise) -> np.ndarray:
         """Displacement (V, 3) that puts nose tip, mouth corners and eyes where the rules say, plus noise."""
         lm, ref = self.face_landmarks, self.template_face
         x0, y0 = _nose_measures(self.template_skull)

@@ -20,7 +20,7 @@ from scipy import sparse
 from facegen.data.pose import frankfurt_frame
 from facegen.data.raycast import first_hits
 from facegen.data.synthetic.fields import skin_to_points_weights, smoothstep, spread_landmark_values
-from facegen.data.synthetic.ict import load_face_model
+from facegen.data.synthetic.ict import ASSET, load_face_model
 from facegen.data.synthetic.landmarks import place_face_landmarks
 from facegen.data.synthetic.skull_sculpt import (
     EYEBALL_ABOVE_ORBIT_CENTRE_MM,
@@ -83,7 +83,7 @@ def _table_means() -> dict[str, float]:
     """The table's mean depth per landmark name (both sides for bilateral landmarks)."""
     out = {}
     for row in FSTT_TABLE:
-        for name in ([f"{row.name}_l", f"{row.name}_r"] if row.bilateral else [row.name]):
+        for name in [f"{row.name}_l", f"{row.name}_r"] if row.bilateral else [row.name]:
             out[name] = row.mean_mm
     return out
 
@@ -102,8 +102,10 @@ def _deepen_soft_regions(face: trimesh.Trimesh, tissue: np.ndarray, lm: dict[str
     rh, sn = v[lm["rhinion"]], v[lm["subnasale"]]
     frac = np.clip((rh[1] - 4.0 - v[:, 1]) / (rh[1] - 4.0 - sn[1]), 0.0, 1.0)
     plane_z = (rh[2] - 16.0) * (1 - frac) + (sn[2] - 11.5) * frac
-    w = (1 - smoothstep(np.abs(v[:, 0]), 20.0, 30.0)) * smoothstep(v[:, 1], sn[1] - 4.0, sn[1]) * (
-        1 - smoothstep(v[:, 1], rh[1] - 6.0, rh[1] - 2.0)
+    w = (
+        (1 - smoothstep(np.abs(v[:, 0]), 20.0, 30.0))
+        * smoothstep(v[:, 1], sn[1] - 4.0, sn[1])
+        * (1 - smoothstep(v[:, 1], rh[1] - 6.0, rh[1] - 2.0))
     )
     tissue = tissue + w * np.maximum(0.0, v[:, 2] - plane_z - tissue)
     for side in ("l", "r"):
@@ -192,7 +194,9 @@ def build_template() -> HeadTemplate:
                 values[name] = max(values[name] - (measured - target), 1.0)
     is_teeth = np.r_[np.zeros(len(sculpted.bone.vertices), bool), np.ones(len(sculpted.teeth.vertices), bool)]
     frame = frankfurt_frame(
-        porion_left=skull_lm["porion_l"][0], porion_right=skull_lm["porion_r"][0], orbitale_left=skull_lm["orbitale_l"][0]
+        porion_left=skull_lm["porion_l"][0],
+        porion_right=skull_lm["porion_r"][0],
+        orbitale_left=skull_lm["orbitale_l"][0],
     )
     names = sorted(skull_lm)
     missing = {r.name for r in FSTT_TABLE} - {n.removesuffix("_l").removesuffix("_r") for n in names}
@@ -226,7 +230,10 @@ def build_template() -> HeadTemplate:
 
 def _cache_path() -> Path:
     root = Path(os.environ.get("FACEGEN_CACHE", Path.home() / ".cache" / "facegen"))
-    source = Path(__file__).with_name("skull_sculpt.py").read_bytes() + Path(__file__).read_bytes()
+    source = b"".join(
+        Path(__file__).with_name(n).read_bytes() for n in ("skull_sculpt.py", "template.py", "landmarks.py")
+    )
+    source += ASSET.read_bytes()
     key = hashlib.sha256(source).hexdigest()[:12]
     return root / f"head-template-v{TEMPLATE_VERSION}-{key}.npz"
 

@@ -18,7 +18,11 @@ from facegen.data.subject import Sex, Subject
 from facegen.data.synthetic.fields import spread_landmark_values
 from facegen.data.synthetic.population import population_moments
 from facegen.data.synthetic.template import TISSUE_WIDTH_MM, HeadTemplate
-from facegen.data.synthetic.tissue_table import FSTT_TABLE, NEIGHBOUR_CORRELATION_LENGTH_MM, SHARED_RESIDUAL_SHARE
+from facegen.data.synthetic.tissue_table import (
+    FSTT_TABLE,
+    NEIGHBOUR_CORRELATION_LENGTH_MM,
+    SHARED_RESIDUAL_SHARE,
+)
 
 MIN_TISSUE_MM = 1.5
 _CONTROL_SPACING_MM = 7.0
@@ -55,7 +59,7 @@ class TissueModel:
 def _landmark_rows(template: HeadTemplate):
     lm = template.face_landmarks
     for row in FSTT_TABLE:
-        for name in ([f"{row.name}_l", f"{row.name}_r"] if row.bilateral else [row.name]):
+        for name in [f"{row.name}_l", f"{row.name}_r"] if row.bilateral else [row.name]:
             yield name, template.face_vertices[lm[name]], row
 
 
@@ -65,13 +69,10 @@ def _noise_basis(points: np.ndarray) -> sparse.csr_matrix:
     _, first = np.unique(keys, axis=0, return_index=True)
     controls = points[np.sort(first)]
     width = NEIGHBOUR_CORRELATION_LENGTH_MM / np.sqrt(2.0)
+    # the coo output keeps zero distances (a vertex that is itself a control point)
     pairs = cKDTree(points).sparse_distance_matrix(cKDTree(controls), 3.0 * width, output_type="coo_matrix")
     weights = np.exp(-0.5 * (pairs.data / width) ** 2)
     basis = sparse.csr_matrix((weights, (pairs.row, pairs.col)), shape=(len(points), len(controls)))
-    # a vertex sitting exactly on a control point has distance 0, which the sparse matrix drops: add it back
-    _, nearest = cKDTree(controls).query(points)
-    on_top = np.linalg.norm(points - controls[nearest], axis=1) == 0
-    basis = basis + sparse.csr_matrix((on_top.astype(float), (np.arange(len(points)), nearest)), basis.shape)
     norm = np.sqrt(np.asarray(basis.multiply(basis).sum(axis=1)).ravel())
     return sparse.diags(1.0 / norm) @ basis
 
@@ -95,12 +96,14 @@ def build_tissue_model(template: HeadTemplate, soft_variance_mm2: np.ndarray) ->
     sex = spread([r.male_minus_female_mm for r in rows], 0.0)
     age = spread([r.age_slope_mm for r in rows], 0.0)
     covariate_var = [
-        (r.bmi_slope_mm * pop["bmi_sd"]) ** 2 + (r.male_minus_female_mm / 2) ** 2 + (r.age_slope_mm * pop["age_sd"] / 10) ** 2
+        (r.bmi_slope_mm * pop["bmi_sd"]) ** 2
+        + (r.male_minus_female_mm / 2) ** 2
+        + (r.age_slope_mm * pop["age_sd"] / 10) ** 2
         for r in rows
     ]
     residual = [
         np.sqrt(max(r.sd_mm**2 - cv - soft_variance_mm2[i], (0.35 * r.sd_mm) ** 2))
         for r, cv, i in zip(rows, covariate_var, idx, strict=True)
     ]
-    residual_sd = np.maximum(spread(residual, 0.6), 0.3)
+    residual_sd = np.maximum(spread(residual, 0.4), 0.3)
     return TissueModel(bmi, sex, age, residual_sd, _noise_basis(template.face_vertices))

@@ -60,8 +60,8 @@ FSTT_TABLE: tuple[LandmarkDepth, ...] = (
 
 FSTT_BY_NAME = {row.name: row for row in FSTT_TABLE}
 
-NEIGHBOUR_CORRELATION_LENGTH_MM = 18.0
-SHARED_RESIDUAL_SHARE = 0.35
+NEIGHBOUR_CORRELATION_LENGTH_MM = 22.0
+SHARED_RESIDUAL_SHARE = 0.1
 """The individual tissue variation is a shared part (one factor per person: fatter or leaner all over than
 the BMI says, this share of the variance) plus a local Gaussian field with this correlation length. Together
 they give r ~ 0.77 between upper and lower lip and between pogonion and gnathion (16-17 mm apart), as
