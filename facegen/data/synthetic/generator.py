@@ -17,20 +17,28 @@ import numpy as np
 import trimesh
 
 from facegen.data.pose import RigidTransform, frankfurt_frame
+from facegen.data.raycast import first_hits
 from facegen.data.subject import GROUPS, Sex, Subject
 from facegen.data.synthetic.dimorphism import dimorphism_bumps, dimorphism_displacement, size_displacement
-from facegen.data.synthetic.fields import smoothstep
-from facegen.data.synthetic.ict import SKIN_VERTEX_COUNT
+from facegen.data.synthetic.fields import skin_to_points_weights, smoothed_normals, smoothstep
 from facegen.data.synthetic.soft_features import SoftFeatureNoise, SoftFeatureRules
-from facegen.data.synthetic.template import BONE_MODES, HeadTemplate, head_template
+from facegen.data.synthetic.template import (
+    BONE_MODES,
+    TISSUE_DIRECTION_WIDTH_MM,
+    WARP_WIDTH_MM,
+    HeadTemplate,
+    head_template,
+)
 from facegen.data.synthetic.tissue import MIN_TISSUE_MM, TissueModel, build_tissue_model
 
 GENERATOR_VERSION = "1.0"
 SOFT_MODES = 40
 """Identity modes whose fine, soft-tissue part varies independently of the bone (where tissue is thick)."""
-NARROW_FACE_VERTICES = 6706
-"""ICT's narrow face area (vertices 0-6705): the region where faces are compared and the floor measured."""
 _GROUP_SEED = 20261125
+MAX_DRAWS = 20
+IDENTITY_SD = 0.65
+"""Spread of the ICT identity weights: the full model (SD 1) spreads skull breadth and length about twice as
+widely as adult samples do (cfr-facts section 5: SD ~6-7 mm); 0.65 brings them to the measured spread."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,18 @@ class SyntheticHead:
         }
 
 
+def skull_inside_face(skull: trimesh.Trimesh, face: trimesh.Trimesh, *, margin_mm: float = 0.5) -> bool:
+    """Whether skin covers every skull vertex by at least `margin_mm` as seen from the front.
+
+    The frontal view is the one the depth maps take and the one where thin lips over incisors can fail.
+    """
+    v = skull.vertices
+    start = face.bounds[1, 2] + 10.0
+    origins = np.column_stack([v[:, 0], v[:, 1], np.full(len(v), start)])
+    distance, _ = first_hits(face, origins, np.array([0.0, 0.0, -1.0]))
+    return bool(np.all(start - distance >= v[:, 2] + margin_mm))
+
+
 def _group_means() -> dict[str, np.ndarray]:
     """Fixed face-shape means per population group in identity space (first 10 modes, summing to zero)."""
     rng = np.random.default_rng(_GROUP_SEED)
@@ -81,20 +101,39 @@ class HeadGenerator:
         self.skull_lm0 = t.skull_landmark_points(t.skull_vertices)
         self.bumps = dimorphism_bumps(self.skull_lm0)
         self.group_means = _group_means()
-        smooth = np.stack([t.warp_face @ t.skin_modes[k] for k in range(SOFT_MODES)])
+        self.rules = SoftFeatureRules(t.face_vertices, t.face_landmarks, self.skull_lm0, t.eye_centres)
+        self.caps = self._cap_rims()
+        nose = self.rules.soft_nose_mask()
+        self.tissue_weight = (1.0 - nose) * (1.0 - self._inner_mouth_mask())
+        # the cartilaginous nose rides on the bone around the nasal aperture as one piece
+        aperture = 0.5 * (self.skull_lm0["rhinion"] + self.skull_lm0["subnasale"])
+        self.face_anchors = (1.0 - nose[:, None]) * t.face_anchors + nose[:, None] * aperture
+        self.warp_face = skin_to_points_weights(t.face_vertices, self.face_anchors, width_mm=WARP_WIDTH_MM)
+        smooth = np.stack([self.warp_face @ t.skin_modes[k] for k in range(SOFT_MODES)])
         soft_weight = smoothstep(t.tissue_mm, 8.0, 16.0)
         self.soft_modes = (t.skin_modes[:SOFT_MODES] - smooth) * soft_weight[None, :, None]
         soft_var = (np.einsum("kvj,vj->kv", self.soft_modes, t.face_normals) ** 2).sum(0)
         self.tissue: TissueModel = build_tissue_model(t, soft_var)
-        self.rules = SoftFeatureRules(t.face_vertices, t.face_landmarks, self.skull_lm0, t.eye_centres)
-        self.caps = self._cap_rims()
+        self.tissue_direction = smoothed_normals(t.face_vertices, t.face_normals, width_mm=TISSUE_DIRECTION_WIDTH_MM)
 
-    def _cap_rims(self) -> list[tuple[int, np.ndarray]]:
+    def _inner_mouth_mask(self) -> np.ndarray:
+        """1 on the lips' inner surfaces (facing the mouth, not the world), fading to 0 on the outer lips.
+
+        Tissue-depth changes thicken the lips outward; the inner surfaces lie against the teeth and gums and
+        move with the bone, so the lips never close over (or open onto) the teeth."""
+        t = self.template
+        stomion = t.face_vertices[t.face_landmarks["stomion"]]
+        near = np.exp(-0.5 * (((t.face_vertices - stomion) / np.array([30.0, 14.0, 20.0])) ** 2).sum(axis=1))
+        facing_in = 1.0 - smoothstep(t.face_normals[:, 2], 0.2, 0.6)
+        return np.clip(2.0 * near, 0.0, 1.0) * facing_in
+
+    def _cap_rims(self) -> list[tuple[int, np.ndarray, np.ndarray]]:
         tri = self.template.face_triangles
         out = []
-        for cap in range(SKIN_VERTEX_COUNT, len(self.template.face_vertices)):
+        for cap in self.template.face_caps:
             rim = np.unique(tri[np.any(tri == cap, axis=1)])
-            out.append((cap, rim[rim != cap]))
+            rim = rim[rim != cap]
+            out.append((cap, rim, self.template.face_vertices[cap] - self.template.face_vertices[rim].mean(axis=0)))
         return out
 
     def _bone_fields(self, points: np.ndarray, warp, identity: np.ndarray, masculinity: float, size: np.ndarray):
@@ -106,29 +145,41 @@ class HeadGenerator:
         )
 
     def generate(self, subject: Subject, rng: np.random.Generator) -> SyntheticHead:
-        """One head for this subject; every random draw comes from `rng`."""
+        """One head for this subject; every random draw comes from `rng`.
+
+        A draw whose skin would cut through the skull (rare: very thin lips over prominent incisors) is not a
+        possible head; it is drawn again from the same stream, so the result stays reproducible.
+        """
+        for _ in range(MAX_DRAWS):
+            head = self._draw(subject, rng)
+            if skull_inside_face(head.skull, head.face) and skull_inside_face(head.skull, head.noise_free_face):
+                return head
+        raise RuntimeError(f"no anatomically valid head found for {subject} in {MAX_DRAWS} draws")
+
+    def _draw(self, subject: Subject, rng: np.random.Generator) -> SyntheticHead:
         t = self.template
         male = subject.sex is Sex.MALE
-        identity = self.group_means[subject.group] + rng.standard_normal(BONE_MODES)
+        identity = self.group_means[subject.group] + IDENTITY_SD * rng.standard_normal(BONE_MODES)
         masculinity = float(rng.normal(1.0 if male else -1.0, 0.6))
-        size = np.array([1.0 + (0.025 if male else -0.025) + rng.normal(0.0, 0.02), (0.03 if male else -0.03)])
+        size = np.array([1.0 + (0.025 if male else -0.025) + rng.normal(0.0, 0.01), (0.03 if male else -0.03)])
         soft = rng.standard_normal(SOFT_MODES)
         residual = self.tissue.residual(rng)
         feature_noise = SoftFeatureNoise.draw(rng)
 
         skull_v = t.skull_vertices + self._bone_fields(t.skull_vertices, t.warp_skull, identity, masculinity, size)
         skull_lm = t.skull_landmark_points(skull_v)
-        moved = t.face_vertices + self._bone_fields(t.face_anchors, t.warp_face, identity, masculinity, size)
+        moved = t.face_vertices + self._bone_fields(self.face_anchors, self.warp_face, identity, masculinity, size)
         floor_depth = MIN_TISSUE_MM - t.tissue_mm
-        shift = self.tissue.mean_shift(subject)
-        noise_free = moved + np.maximum(shift, floor_depth)[:, None] * t.face_normals
+        shift = self.tissue.mean_shift(subject) * self.tissue_weight
+        residual = residual * self.tissue_weight
+        noise_free = moved + np.maximum(shift, floor_depth)[:, None] * self.tissue_direction
         noise_free += self.rules.displacement(noise_free, skull_lm, SoftFeatureNoise.none())
-        true = moved + np.maximum(shift + residual, floor_depth)[:, None] * t.face_normals
+        true = moved + np.maximum(shift + residual, floor_depth)[:, None] * self.tissue_direction
         true += np.tensordot(soft, self.soft_modes, axes=1)
         true += self.rules.displacement(true, skull_lm, feature_noise)
         for face in (noise_free, true):
-            for cap, rim in self.caps:
-                face[cap] = face[rim].mean(axis=0)
+            for cap, rim, offset in self.caps:
+                face[cap] = face[rim].mean(axis=0) + offset
 
         pose = frankfurt_frame(
             porion_left=skull_lm["porion_l"], porion_right=skull_lm["porion_r"], orbitale_left=skull_lm["orbitale_l"]
@@ -136,7 +187,7 @@ class HeadGenerator:
         skull = trimesh.Trimesh(pose.apply(skull_v), t.skull_triangles, process=False)
         face_mesh = trimesh.Trimesh(pose.apply(true), t.face_triangles, process=False)
         nf_mesh = trimesh.Trimesh(pose.apply(noise_free), t.face_triangles, process=False)
-        floor = float(np.linalg.norm(true - noise_free, axis=1)[:NARROW_FACE_VERTICES].mean())
+        floor = float(np.linalg.norm(true - noise_free, axis=1)[t.face_narrow].mean())
         return SyntheticHead(
             subject=subject,
             skull=skull,

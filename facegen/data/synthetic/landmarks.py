@@ -102,5 +102,5 @@ def place_face_landmarks(face: trimesh.Trimesh) -> dict[str, int]:
         if not np.isfinite(distance[0]):
             raise RuntimeError(f"landmark ray for {name} missed the face")
         point = origin + distance[0] * direction
-        hits[name] = int(np.argmin(np.linalg.norm(face.vertices - point, axis=1)))
+        hits[name] = int(np.argmin(np.linalg.norm(face.vertices - point, axis=1)))  # every vertex is on the surface
     return hits

@@ -23,6 +23,8 @@ from skimage import measure
 from facegen.data.representations.voxel_grid import GridSpec, voxelize
 
 BONE_THICKNESS_MM = 5.0
+MIN_CLEARANCE_MM = 1.0
+CLOSING_RADIUS_MM = 10.0
 EYEBALL_ABOVE_ORBIT_CENTRE_MM = 1.4  # Stephan & Davidson 2008
 EYEBALL_LATERAL_OF_ORBIT_CENTRE_MM = 2.3
 ORBIT_HALF_SIZE_MM = (20.0, 17.0, 24.0)  # orbit breadth ~40, height ~34 (cfr-facts section 5)
@@ -48,24 +50,30 @@ def _coords(spec: GridSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tuple(np.meshgrid(*(spec.axis_centres(a) for a in range(3)), indexing="ij", sparse=True))
 
 
-def _close_mouth(inside: np.ndarray, spec: GridSpec, p: dict[str, np.ndarray]) -> None:
-    """Fill the gap between the lips so depth below the skin is measured from the lips' front, in place."""
-    lo = np.array([-30.0, p["occlusal_y"] - 14.0, p["nasospinale"][2] - 15.0])
-    hi = np.array([30.0, p["occlusal_y"] + 14.0, p["nasospinale"][2] + 30.0])
+def _close_mouth_and_nostrils(inside: np.ndarray, spec: GridSpec, p: dict[str, np.ndarray]) -> None:
+    """Fill the lip line and the nostrils (morphological closing), in place, so that depth below the
+    skin is measured from the lips' and the nose's front rather than from their grooves and openings."""
+    lo = np.array([-30.0, p["occlusal_y"] - 28.0, p["nasospinale"][2] - 15.0])
+    hi = np.array([30.0, p["nasospinale"][1] + 12.0, p["nasospinale"][2] + 30.0])
     a = np.clip(np.floor((lo - spec.origin_mm) / spec.spacing_mm).astype(int), 0, None)
     b = np.minimum(np.ceil((hi - spec.origin_mm) / spec.spacing_mm).astype(int), spec.shape)
     box = tuple(slice(i, j) for i, j in zip(a, b, strict=True))
-    radius = int(round(6.0 / spec.spacing_mm.min()))
-    ball = np.linalg.norm(np.mgrid[-radius : radius + 1, -radius : radius + 1, -radius : radius + 1], axis=0) <= radius
+    r = int(round(CLOSING_RADIUS_MM / spec.spacing_mm.min()))
+    ball = np.linalg.norm(np.mgrid[-r : r + 1, -r : r + 1, -r : r + 1], axis=0) <= r
     inside[box] |= ndimage.binary_closing(inside[box], structure=ball, border_value=0)
 
 
 def _bone_shell(
     face: trimesh.Trimesh, tissue_mm: np.ndarray, spec: GridSpec, p: dict[str, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Voxels between depth T and T + thickness below the skin, T from the nearest skin vertex."""
+    """Voxels between depth T and T + thickness below the skin, T from the nearest skin vertex.
+
+    Depth is measured with lip line and nostrils filled; no bone comes closer than `MIN_CLEARANCE_MM` to the
+    actual skin. Returns the shell and the actual depth below the skin (mm).
+    """
     inside = voxelize(face, spec).occupancy.astype(bool)
-    _close_mouth(inside, spec, p)
+    actual = ndimage.distance_transform_edt(inside, sampling=spec.spacing_mm)
+    _close_mouth_and_nostrils(inside, spec, p)
     depth = ndimage.distance_transform_edt(inside, sampling=spec.spacing_mm)
     candidates = inside & (depth > 0.5) & (depth < tissue_mm.max() + BONE_THICKNESS_MM + 1)
     idx = np.nonzero(candidates)
@@ -74,9 +82,9 @@ def _bone_shell(
     t = tissue_mm[nearest]
     d = depth[idx]
     shell = np.zeros_like(inside)
-    keep = (d >= t) & (d <= t + BONE_THICKNESS_MM)
+    keep = (d >= t) & (d <= t + BONE_THICKNESS_MM) & (actual[idx] >= MIN_CLEARANCE_MM)
     shell[tuple(i[keep] for i in idx)] = True
-    return shell, depth
+    return shell, actual
 
 
 def _ellipsoid(x, y, z, centre, radii) -> np.ndarray:
@@ -96,7 +104,7 @@ def _orbits(x, y, z, p: dict[str, np.ndarray]) -> np.ndarray:
 
 def _pear(x, y, p: dict[str, np.ndarray]) -> np.ndarray:
     """The nasal aperture outline in the frontal plane: narrow under the nasal bones, widest low down."""
-    top, bottom = p["rhinion_bone"][1] - 2.5, p["nasospinale"][1]
+    top, bottom = p["rhinion_bone"][1] - 4.0, p["nasospinale"][1]
     s = np.clip((top - y) / (top - bottom), 0.0, 1.0)  # 0 at the top, 1 at the bottom
     half_width = 12.5 * np.sin(np.pi * (0.15 + 0.75 * s)) ** 0.7
     return (np.abs(x) < half_width) & (y < top) & (y > bottom)
@@ -166,7 +174,7 @@ def _mesh(mask: np.ndarray, spec: GridSpec, target_faces: int) -> trimesh.Trimes
             verts.astype(np.float32), faces.astype(np.int32), 1.0 - target_faces / len(faces)
         )
     mesh = trimesh.Trimesh(verts.astype(np.float64), faces.astype(np.int64), process=True)
-    mesh.fix_normals()
+    mesh.fix_normals(multibody=True)
     return mesh
 
 
@@ -184,22 +192,22 @@ def sculpt_skull(
     x, y, z = _coords(spec)
     shell &= ~_orbits(x, y, z, points)
     shell &= ~_nose_and_aperture(x, y, z, points)
-    shell |= _anterior_nasal_spine(x, y, z, points) & (depth > 3.0)
+    shell |= _anterior_nasal_spine(x, y, z, points) & (depth > MIN_CLEARANCE_MM)
     shell &= ~_mandible_cuts(x, y, z, points)
     zone = _teeth_zone(x, y, z, points)
     teeth = shell & zone & ~_teeth_gaps(x, y, z, points)
     bone = shell & ~zone
-    bone = _largest_components(bone, keep=2)  # cranium and mandible
+    bone = _largest_components(bone, keep=6, min_voxels=100)  # cranium, mandible, nasal bones if detached
     teeth = _largest_components(teeth, keep=32)
     return SculptedSkull(_mesh(bone, spec, target_faces), _mesh(teeth, spec, target_faces // 6), points)
 
 
-def _largest_components(mask: np.ndarray, *, keep: int) -> np.ndarray:
-    """Drop specks: keep the `keep` largest connected pieces of at least 20 voxels."""
+def _largest_components(mask: np.ndarray, *, keep: int, min_voxels: int = 20) -> np.ndarray:
+    """Drop specks: keep the `keep` largest connected pieces of at least `min_voxels` voxels."""
     labels, n = ndimage.label(mask)
     if n == 0:
         return mask
     sizes = np.bincount(labels.ravel())[1:]
     order = np.argsort(sizes)[::-1][:keep]
-    good = [i + 1 for i in order if sizes[i] >= 20]
+    good = [i + 1 for i in order if sizes[i] >= min_voxels]
     return np.isin(labels, good)

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facegen.data.synthetic.fields import gaussian_bump
+from facegen.data.synthetic.fields import gaussian_bump, smoothstep
 
-NOSE_TIP_RADIUS_MM = 9.0
 MOUTH_CORNER_RADIUS_MM = 10.0
 EYE_RADIUS_MM = 14.0
 NOSE_PROJECTION_SD_MM = 3.0
@@ -69,6 +68,34 @@ class SoftFeatureRules:
     template_skull: dict[str, np.ndarray]
     eye_centres: np.ndarray
 
+    def _nose_height(self) -> np.ndarray:
+        """Height (mm) of each template face vertex over the nasion-subnasale line: the protruding soft nose."""
+        lm, ref = self.face_landmarks, self.template_face
+        top, bottom = ref[lm["nasion"]], ref[lm["subnasale"]]
+        s = np.clip((top[1] - ref[:, 1]) / (top[1] - bottom[1]), 0.0, 1.0)
+        height = np.clip(ref[:, 2] - (top[2] + s * (bottom[2] - top[2])), 0.0, None)
+        lateral = 1.0 - smoothstep(np.abs(ref[:, 0]), 16.0, 24.0)
+        below = smoothstep(ref[:, 1], bottom[1] - 6.0, bottom[1])
+        return height * lateral * below
+
+    def nose_weight(self) -> np.ndarray:
+        """How much each face vertex follows the nose tip: its height over the nasion-subnasale line relative to
+        the tip's, fading out above the lower nasal dorsum, so the cartilaginous nose is rescaled as a whole
+        while the nasal bones (rhinion) and the subnasale stay put."""
+        lm, ref = self.face_landmarks, self.template_face
+        height = self._nose_height()
+        rhinion_y, tip_y = ref[lm["rhinion"]][1], ref[lm["pronasale"]][1]
+        vertical = 1.0 - smoothstep(ref[:, 1], 0.5 * (rhinion_y + tip_y), rhinion_y)
+        return np.clip(height / height[lm["pronasale"]], 0.0, 1.0) * vertical
+
+    def soft_nose_mask(self) -> np.ndarray:
+        """1 on the cartilaginous nose below the nasal bones, 0 elsewhere: its shape follows the nose rules,
+        not the soft-tissue depth tables."""
+        rhinion_y = self.template_face[self.face_landmarks["rhinion"]][1]
+        return smoothstep(self._nose_height(), 1.0, 5.0) * (
+            1.0 - smoothstep(self.template_face[:, 1], rhinion_y - 8, rhinion_y)
+        )
+
     def displacement(self, face: np.ndarray, skull: dict[str, np.ndarray], noise: SoftFeatureNoise) -> np.ndarray:
         """Displacement (V, 3) that puts nose tip, mouth corners and eyes where the rules say, plus noise."""
         lm, ref = self.face_landmarks, self.template_face
@@ -79,7 +106,7 @@ class SoftFeatureRules:
         drop_change = (skull["nasion"][1] - tip[1]) - (self.template_skull["nasion"][1] - tip0[1])
         dz = 0.83 * (y1 - y0) - projection_change + noise.nose[1]
         dy = -(0.9 * (x1 - x0) - drop_change) - noise.nose[0]
-        out = gaussian_bump(ref, tip0, NOSE_TIP_RADIUS_MM)[:, None] * np.array([0.0, dy, dz])
+        out = self.nose_weight()[:, None] * np.array([0.0, dy, dz])
         width = np.linalg.norm(face[lm["cheilion_l"]] - face[lm["cheilion_r"]])
         width0 = np.linalg.norm(ref[lm["cheilion_l"]] - ref[lm["cheilion_r"]])
         predicted = (_canine_width(skull) - _canine_width(self.template_skull)) / 0.75

@@ -7,6 +7,7 @@ in register and the ground truth is known exactly.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import tempfile
@@ -19,9 +20,13 @@ from scipy import sparse
 
 from facegen.data.pose import frankfurt_frame
 from facegen.data.raycast import first_hits
-from facegen.data.synthetic.fields import skin_to_points_weights, smoothstep, spread_landmark_values
+from facegen.data.synthetic.fields import (
+    skin_to_points_weights,
+    smoothstep,
+    spread_landmark_values,
+)
 from facegen.data.synthetic.ict import ASSET, load_face_model
-from facegen.data.synthetic.landmarks import place_face_landmarks
+from facegen.data.synthetic.landmarks import FRONTAL, place_face_landmarks
 from facegen.data.synthetic.skull_sculpt import (
     EYEBALL_ABOVE_ORBIT_CENTRE_MM,
     EYEBALL_LATERAL_OF_ORBIT_CENTRE_MM,
@@ -35,6 +40,10 @@ BONE_MODES = 60
 TISSUE_BACKGROUND_MM = 6.0  # scalp over the vault, away from the tabled landmarks
 TISSUE_WIDTH_MM = 16.0
 WARP_WIDTH_MM = 10.0
+TISSUE_DIRECTION_WIDTH_MM = 8.0
+"""Tissue depth is measured, and grows, along face normals smoothed over this width."""
+MAX_AIMING_ROUNDS = 5
+AIM_TOLERANCE_MM = 0.3
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,8 @@ class HeadTemplate:
     skull_*: bone and teeth as one mesh, `skull_is_teeth` per vertex. `face_landmarks`: vertex index per
     name; `skull_landmark_*`: points on the skull as (triangle, barycentric) so they follow its vertices.
     `skin_modes` (K, V, 3): identity modes on the face; `warp_skull`/`warp_face`: sparse (P, V) weights;
-    `eye_centres` (2, 3): eyeball centres, left then right.
+    `eye_centres` (2, 3): eyeball centres, left then right;
+    `face_narrow`: the face area compared between faces; `face_caps`: vertices that close eyes, lips, neck.
     """
 
     face_vertices: np.ndarray
@@ -64,6 +74,8 @@ class HeadTemplate:
     skull_landmark_triangles: np.ndarray
     skull_landmark_barycentric: np.ndarray
     eye_centres: np.ndarray
+    face_narrow: np.ndarray
+    face_caps: np.ndarray
     warp_skull: sparse.csr_matrix
     warp_face: sparse.csr_matrix
 
@@ -145,15 +157,17 @@ def _anatomy_points(face: trimesh.Trimesh, tissue: np.ndarray, lm: dict[str, int
 
 
 def _skull_landmarks(face: trimesh.Trimesh, skull: trimesh.Trimesh, lm: dict[str, int], p: dict) -> dict:
-    """Skull landmarks: bone beneath each face landmark along the inward normal, plus porion and orbitale."""
+    """Skull landmarks: bone beneath each face landmark along the inward normal (straight back for the
+    midline points of lips and chin, as measured in the midsagittal plane), plus porion and orbitale."""
     out = {}
     for name, i in lm.items():
+        normal = np.array([0.0, 0.0, 1.0]) if name in FRONTAL else face.vertex_normals[i]
         # the midline ray may pass between the central incisors: try beside it too
-        origins = face.vertices[i] + 0.5 * face.vertex_normals[i] + np.array([[0.0, 0, 0], [1.2, 0, 0], [-1.2, 0, 0]])
-        d, tri = first_hits(skull, origins, -face.vertex_normals[i])
+        origins = face.vertices[i] + 0.5 * normal + np.array([[0.0, 0, 0], [1.2, 0, 0], [-1.2, 0, 0]])
+        d, tri = first_hits(skull, origins, -normal)
         if np.any(tri >= 0):
             k = int(np.nanargmin(np.where(tri >= 0, d, np.inf)))
-            out[name] = (origins[k] - d[k] * face.vertex_normals[i], tri[k])
+            out[name] = (origins[k] - d[k] * normal, tri[k])
     for side, sign in (("l", 1.0), ("r", -1.0)):
         ear = face.vertices[lm[f"tragion_{side}"]] + np.array([0.0, -14.0, -8.0])
         origin = ear + np.array([sign * 60.0, 0.0, 0.0])
@@ -182,16 +196,26 @@ def build_template() -> HeadTemplate:
     lm = place_face_landmarks(face)
     targets = _table_means()
     values = dict(targets)
-    for attempt in range(3):  # bone cut around openings can sit off the aimed depth: aim again
+    best = None
+    for _ in range(MAX_AIMING_ROUNDS):  # bone cut around openings can sit off the aimed depth: aim again
         tissue = _deepen_soft_regions(face, _table_tissue(face, lm, values), lm)
         points = _anatomy_points(face, tissue, lm, model.eye_centres)
         sculpted = sculpt_skull(face, tissue, points)
         skull = trimesh.util.concatenate([sculpted.bone, sculpted.teeth])
         skull_lm = _skull_landmarks(face, skull, lm, points)
-        if attempt < 2:
-            for name, target in targets.items():
-                measured = np.linalg.norm(face.vertices[lm[name]] - skull_lm[name][0])
-                values[name] = max(values[name] - (measured - target), 1.0)
+        error = {
+            n: np.linalg.norm(face.vertices[lm[n]] - skull_lm[n][0]) - t for n, t in targets.items() if n in skull_lm
+        }
+        worst = max(abs(e) for e in error.values()) if len(error) == len(targets) else np.inf
+        if best is None or worst < best[0]:
+            best = (worst, tissue, sculpted, skull, skull_lm)
+        if worst < AIM_TOLERANCE_MM:
+            break
+        values = {n: max(values[n] - 0.8 * error.get(n, 0.0), 1.0) for n in values}
+    worst, tissue, sculpted, skull, skull_lm = best
+    if not np.isfinite(worst):
+        missing = sorted(set(targets) - set(skull_lm))
+        raise RuntimeError(f"template skull has no bone under landmarks {missing}")
     is_teeth = np.r_[np.zeros(len(sculpted.bone.vertices), bool), np.ones(len(sculpted.teeth.vertices), bool)]
     frame = frankfurt_frame(
         porion_left=skull_lm["porion_l"][0],
@@ -223,19 +247,21 @@ def build_template() -> HeadTemplate:
         skull_landmark_triangles=tri_ids,
         skull_landmark_barycentric=bary,
         eye_centres=frame.apply(model.eye_centres),
+        face_narrow=model.narrow_face,
+        face_caps=np.arange(len(model.mean) - len(model.cap_rims), len(model.mean)),
         warp_skull=skin_to_points_weights(face_c, skull_c, width_mm=WARP_WIDTH_MM),
         warp_face=skin_to_points_weights(face_c, frame.apply(anchors), width_mm=WARP_WIDTH_MM),
     )
 
 
 def _cache_path() -> Path:
+    """Cache file named by a hash of the code that builds the template and of the model asset."""
     root = Path(os.environ.get("FACEGEN_CACHE", Path.home() / ".cache" / "facegen"))
-    source = b"".join(
-        Path(__file__).with_name(n).read_bytes() for n in ("skull_sculpt.py", "template.py", "landmarks.py")
-    )
-    source += ASSET.read_bytes()
-    key = hashlib.sha256(source).hexdigest()[:12]
-    return root / f"head-template-v{TEMPLATE_VERSION}-{key}.npz"
+    data_package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256(ASSET.read_bytes())
+    for source in sorted(data_package.rglob("*.py")):
+        digest.update(source.read_bytes())
+    return root / f"head-template-v{TEMPLATE_VERSION}-{digest.hexdigest()[:12]}.npz"
 
 
 def _save(template: HeadTemplate, path: Path) -> None:
@@ -271,11 +297,18 @@ _TEMPLATE: HeadTemplate | None = None
 
 
 def head_template() -> HeadTemplate:
-    """The template, from memory, the on-disk cache, or built now (and cached, atomically)."""
+    """The template, from memory, the on-disk cache, or built now (and cached, atomically).
+
+    A lock file lets parallel processes (test workers, dataset workers) wait for one build instead of racing.
+    """
     global _TEMPLATE
     if _TEMPLATE is None:
         path = _cache_path()
         if not path.is_file():
-            _save(build_template(), path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path.with_suffix(".lock"), "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not path.is_file():
+                    _save(build_template(), path)
         _TEMPLATE = _load(path)
     return _TEMPLATE

@@ -1,0 +1,52 @@
+"""Shared, seeded fixtures: the head generator, a population of generated heads, a small dataset on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facegen.data.representations.build import RepresentationSpec
+from facegen.data.representations.depth_map import DepthView
+from facegen.data.representations.voxel_grid import GridSpec
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def generator():
+    from facegen.data.synthetic.generator import HeadGenerator
+
+    return HeadGenerator()
+
+
+@pytest.fixture(scope="session")
+def population(generator):
+    """300 generated heads (seed 2026): the sample the published-figure checks run on."""
+    from facegen.data.synthetic.population import sample_subject
+
+    rng = np.random.default_rng(2026)
+    return [generator.generate(sample_subject(rng, f"P{i:03d}"), rng) for i in range(300)]
+
+
+@pytest.fixture(scope="session")
+def one_head(generator):
+    from facegen.data.synthetic.population import sample_subject
+
+    rng = np.random.default_rng(7)
+    return generator.generate(sample_subject(rng, "H0"), rng)
+
+
+SMALL_SPEC = RepresentationSpec(DepthView(shape=(128, 128), pixel_mm=2.0), GridSpec(shape=(32, 32, 32)))
+"""Small representations for fast dataset tests (2 mm pixels, 8 mm voxels)."""
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory, generator) -> Path:
+    """A 10-subject dataset written once for the read-only tests."""
+    from facegen.data.dataset.writer import write_synthetic_dataset
+
+    out = tmp_path_factory.mktemp("ds") / "small"
+    write_synthetic_dataset(out, n=10, seed=3, spec=SMALL_SPEC, workers=1)
+    return out
