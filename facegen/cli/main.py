@@ -16,7 +16,7 @@ from facegen import __version__
 app = typer.Typer(help="facegen: forensic craniofacial reconstruction from the skull.", no_args_is_help=True)
 data_app = typer.Typer(help="Inspect and check datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def _fail(message: str) -> None:

@@ -18,6 +18,7 @@ from facegen.io.atomic import write_bytes_atomic  # noqa: E402
 from facegen.viz.shading import shade_depth_map  # noqa: E402
 
 THREE_QUARTER_DEG = 35.0
+MAX_SHOWN_TISSUE_MM = 40.0
 
 
 def shaded_view(mesh: trimesh.Trimesh, *, yaw_deg: float, view: DepthView | None = None) -> np.ndarray:
@@ -39,7 +40,9 @@ def subject_figure(dataset: Dataset, subject_id: str) -> plt.Figure:
     skull = DepthMap(arrays["skull_depth"][row.index], arrays["skull_mask"][row.index].astype(bool), view)
     face = DepthMap(arrays["face_depth"][row.index], arrays["face_mask"][row.index].astype(bool), view)
     region = arrays["face_region"][row.index].astype(bool) & skull.mask
-    tissue = np.where(region, face.depth_mm - skull.depth_mm, np.nan)
+    tissue = face.depth_mm - skull.depth_mm
+    # through the orbits and the nasal aperture the view reaches deep bone: not soft-tissue depth
+    tissue = np.where(region & (tissue < MAX_SHOWN_TISSUE_MM), tissue, np.nan)
     folder = dataset.paths.subject_dir(subject_id)
     skull_mesh = trimesh.load(folder / "skull.ply", force="mesh")
     face_mesh = trimesh.load(folder / "face.ply", force="mesh")
@@ -48,7 +51,7 @@ def subject_figure(dataset: Dataset, subject_id: str) -> plt.Figure:
     panels = [
         (_depth_image(skull), "skull depth (mm)", "viridis"),
         (_depth_image(face), "face depth (mm)", "viridis"),
-        (tissue, "soft-tissue depth along view (mm)", "magma"),
+        (tissue, "soft-tissue depth along view (mm, < 40)", "magma"),
     ]
     for ax, (image, title, cmap) in zip(axes[:3], panels, strict=True):
         im = ax.imshow(image, cmap=cmap)
