@@ -19,7 +19,7 @@ demo: install
 
 test: install
 	$(BIN)/ruff check facegen tests bench
-	$(BIN)/python -m pytest -q -n 2 --durations=15
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
 bench: install
 	$(BIN)/python bench/synth.py

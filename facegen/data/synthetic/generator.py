@@ -76,7 +76,8 @@ def skull_inside_face(skull: trimesh.Trimesh, face: trimesh.Trimesh, *, margin_m
 
     The frontal view is the one the depth maps take and the one where thin lips over incisors can fail.
     """
-    v = skull.vertices
+    # only skull points facing forward can be the first bone seen along a frontal ray; the rest lie behind them
+    v = skull.vertices[skull.vertex_normals[:, 2] > 0.0]
     start = face.bounds[1, 2] + 10.0
     origins = np.column_stack([v[:, 0], v[:, 1], np.full(len(v), start)])
     distance, _ = first_hits(face, origins, np.array([0.0, 0.0, -1.0]))
