@@ -189,7 +189,7 @@ def summary_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
     if c:
         rows += [
             (f"CT job: subjects/min (n={c['n']}, w={c['workers']})", f"{c['subjects_per_min']:.1f}"),
-            ("  ratio to target", f"{c['subjects_per_min'] / TARGET_SUBJECTS_PER_MIN:.2f}"),
+            ("  ratio to the no-CT target", f"{c['subjects_per_min'] / TARGET_SUBJECTS_PER_MIN:.2f}"),
             ("  MiB per subject (all files)", f"{c['mib_per_subject']:.2f}"),
             ("  MiB per CT volume", f"{c['ct_mib_per_subject']:.2f}"),
         ]
