@@ -18,7 +18,7 @@ import numpy as np
 import trimesh
 from scipy import ndimage
 
-from facegen.data.raycast import inside_intervals
+from facegen.data.raycast import inside_intervals, interval_coverage
 from facegen.io.volume import Volume
 
 if TYPE_CHECKING:
@@ -122,27 +122,6 @@ def _mesh_coverage(mesh: trimesh.Trimesh, grid: _Grid, box: tuple[slice, slice, 
     offset = (k.start - 0.5) * h[2] - start
     coverage = interval_coverage(intervals, first_mm=offset, step_mm=float(h[2]), cells=cells)
     return coverage.reshape(ii.shape + (cells,))
-
-
-def interval_coverage(intervals: np.ndarray, *, first_mm: float, step_mm: float, cells: int) -> np.ndarray:
-    """Share of each of `cells` equal cells from `first_mm` inside the (N, P, 2) NaN-padded intervals.
-
-    Same result as `coverage_along_rays` on uniform boundaries, in O(N x (P + cells)): each interval adds
-    its two end ramps to a difference array, and a running sum along the ray gives the coverage.
-    """
-    steps = np.zeros((len(intervals), cells + 2), np.float32)
-    valid = np.isfinite(intervals[:, :, 0])
-    row = np.nonzero(valid)[0] * (cells + 2)
-    ends = np.clip((intervals[valid] - first_mm) / step_mm, 0.0, cells)  # (M, 2) in cell units
-    cell = np.floor(ends).astype(np.int64)
-    frac = (ends - cell).astype(np.float32)
-    flat = steps.reshape(-1)
-    for column, sign in ((0, 1.0), (1, -1.0)):
-        np.add.at(flat, row + cell[:, column], np.float32(sign) * (1.0 - frac[:, column]))
-        np.add.at(flat, row + cell[:, column] + 1, np.float32(sign) * frac[:, column])
-    np.cumsum(steps, axis=1, out=steps)
-    coverage = steps[:, :cells]
-    return np.clip(coverage, 0.0, 1.0, out=coverage)
 
 
 def _union_coverage(meshes: list[trimesh.Trimesh], grid: _Grid, box: tuple[slice, slice, slice]) -> np.ndarray:

@@ -72,7 +72,7 @@ def _bone_shell(
     actual skin. Returns the shell and the actual depth below the skin (mm).
     """
     inside = voxelize(face, spec).occupancy.astype(bool)
-    actual = ndimage.distance_transform_edt(inside, sampling=spec.spacing_mm)
+    skin_depth = ndimage.distance_transform_edt(inside, sampling=spec.spacing_mm)
     _close_mouth_and_nostrils(inside, spec, p)
     depth = ndimage.distance_transform_edt(inside, sampling=spec.spacing_mm)
     candidates = inside & (depth > 0.5) & (depth < tissue_mm.max() + BONE_THICKNESS_MM + 1)
@@ -82,9 +82,9 @@ def _bone_shell(
     t = tissue_mm[nearest]
     d = depth[idx]
     shell = np.zeros_like(inside)
-    keep = (d >= t) & (d <= t + BONE_THICKNESS_MM) & (actual[idx] >= MIN_CLEARANCE_MM)
+    keep = (d >= t) & (d <= t + BONE_THICKNESS_MM) & (skin_depth[idx] >= MIN_CLEARANCE_MM)
     shell[tuple(i[keep] for i in idx)] = True
-    return shell, actual
+    return shell, skin_depth
 
 
 def _ellipsoid(x, y, z, centre, radii) -> np.ndarray:
@@ -117,8 +117,8 @@ def _nose_and_aperture(x, y, z, p: dict[str, np.ndarray]) -> np.ndarray:
 
 def _teeth_zone(x, y, z, p: dict[str, np.ndarray]) -> np.ndarray:
     """Where the dental arches lie: between the gum lines, in front of the second molars."""
-    occl, ug, lg = p["occlusal_y"], p["upper_gum_y"], p["lower_gum_y"]
-    return (y < ug) & (y > lg) & (z > p["molar_end_z"]) & (np.abs(x) < 48.0) & (occl < 1e9)
+    ug, lg = p["upper_gum_y"], p["lower_gum_y"]
+    return (y < ug) & (y > lg) & (z > p["molar_end_z"]) & (np.abs(x) < 48.0)
 
 
 def _teeth_gaps(x, y, z, p: dict[str, np.ndarray]) -> np.ndarray:
@@ -188,11 +188,11 @@ def sculpt_skull(
 ) -> SculptedSkull:
     """Build bone and teeth inside `face` (ICT frame) given per-vertex mean tissue depth and anatomy points."""
     spec = _grid(face, voxel_mm)
-    shell, depth = _bone_shell(face, tissue_mm, spec, points)
+    shell, skin_depth = _bone_shell(face, tissue_mm, spec, points)
     x, y, z = _coords(spec)
     shell &= ~_orbits(x, y, z, points)
     shell &= ~_nose_and_aperture(x, y, z, points)
-    shell |= _anterior_nasal_spine(x, y, z, points) & (depth > MIN_CLEARANCE_MM)
+    shell |= _anterior_nasal_spine(x, y, z, points) & (skin_depth > MIN_CLEARANCE_MM)
     shell &= ~_mandible_cuts(x, y, z, points)
     zone = _teeth_zone(x, y, z, points)
     teeth = shell & zone & ~_teeth_gaps(x, y, z, points)

@@ -54,7 +54,7 @@ class HeadTemplate:
     vertex; `face_anchors` where bone-driven fields are read for each face vertex (the bone point beneath).
     skull_*: bone and teeth as one mesh, `skull_is_teeth` per vertex. `face_landmarks`: vertex index per
     name; `skull_landmark_*`: points on the skull as (triangle, barycentric) so they follow its vertices.
-    `skin_modes` (K, V, 3): identity modes on the face; `warp_skull`/`warp_face`: sparse (P, V) weights;
+    `skin_modes` (K, V, 3): identity modes on the face; `warp_skull`: sparse (P, V) weights;
     `eye_centres` (2, 3): eyeball centres, left then right;
     `face_narrow`: the face area compared between faces; `face_caps`: vertices that close eyes, lips, neck.
     """
@@ -77,7 +77,6 @@ class HeadTemplate:
     face_narrow: np.ndarray
     face_caps: np.ndarray
     warp_skull: sparse.csr_matrix
-    warp_face: sparse.csr_matrix
 
     @property
     def face_landmarks(self) -> dict[str, int]:
@@ -250,7 +249,6 @@ def build_template() -> HeadTemplate:
         face_narrow=model.narrow_face,
         face_caps=np.arange(len(model.mean) - len(model.cap_rims), len(model.mean)),
         warp_skull=skin_to_points_weights(face_c, skull_c, width_mm=WARP_WIDTH_MM),
-        warp_face=skin_to_points_weights(face_c, frame.apply(anchors), width_mm=WARP_WIDTH_MM),
     )
 
 
