@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from facegen import __version__
@@ -20,7 +21,7 @@ console = Console(soft_wrap=True)
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code=2)
 
 
@@ -78,6 +79,77 @@ def synth(
         f"wrote {card['n_subjects']} subjects to {out}; floor {floor['surface_mm']['mean']:.2f} mm (surface), "
         f"{floor['depth_mae_mm']['mean']:.2f} mm (depth MAE)"
     )
+
+
+@app.command()
+def ingest(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="CT scans (DICOM folder or .zip, NIfTI, MHA/MHD, NRRD) or skull meshes.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Dataset folder to build (same layout as `facegen synth`).")],
+    metadata: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV with subject_id, sex, age_years, bmi[, group, input, landmarks]; rows match inputs by "
+            "the input column or by file name."
+        ),
+    ] = None,
+    skin_hu: Annotated[float, typer.Option(help="Skin threshold (HU).")] = -300.0,
+    bone_hu: Annotated[float, typer.Option(help="Bone threshold (HU).")] = 300.0,
+    hu_offset: Annotated[
+        float | None, typer.Option(help="Add this to stored values to get HU (e.g. -1000); detected when not given.")
+    ] = None,
+    force_intensity: Annotated[bool, typer.Option(help="Accept a non-CT scan with the thresholds as given.")] = False,
+    keep_sex_age: Annotated[
+        bool, typer.Option(help="Keep sex and age from DICOM headers (nothing else is kept).")
+    ] = False,
+    series: Annotated[int | None, typer.Option(help="DICOM series number to use when a study holds several.")] = None,
+    mesh_units: Annotated[str, typer.Option(help="Units of skull meshes: mm, cm, m or in.")] = "mm",
+    size: Annotated[int, typer.Option(help="Depth-map size in pixels (square, 1 mm per pixel).")] = 256,
+    grid: Annotated[str, typer.Option(help="Voxel grid: N or NXxNYxNZ over a 256 mm cube.")] = "128",
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = min(2, os.cpu_count() or 1),
+) -> None:
+    """Turn real scans into a dataset: segment, mesh, align to the canonical frame, represent.
+
+    Re-running the same command skips finished cases; a failed case is reported and the others go on.
+    Exit code 2 when some cases failed (the dataset holds the rest)."""
+    from facegen.cli.progress import progress_bar
+    from facegen.data.dataset.ingest import ingest_dataset, work_dir
+    from facegen.data.representations.build import RepresentationSpec
+    from facegen.data.representations.depth_map import DepthView
+    from facegen.data.representations.voxel_grid import GridSpec
+    from facegen.data.scans.ingest import IngestOptions
+
+    options = IngestOptions(
+        skin_hu=skin_hu, bone_hu=bone_hu, hu_offset=hu_offset, force_intensity=force_intensity,
+        keep_sex_age=keep_sex_age, series=series, mesh_units=mesh_units,
+        spec=RepresentationSpec(DepthView(shape=(size, size)), GridSpec(shape=parse_grid(grid))),
+    )  # fmt: skip
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("ingesting scans", total=len(inputs))
+            card, outcomes = ingest_dataset(
+                inputs, out, metadata=metadata, options=options, workers=workers,
+                on_case=lambda _: bar.advance(task),
+            )  # fmt: skip
+    except ValueError as exc:
+        _fail(str(exc))
+    table = Table(title="ingest")
+    for column in ("subject", "result"):
+        table.add_column(column)
+    for o in outcomes:
+        done = "done (earlier run)" if o.resumed else "done"
+        table.add_row(o.subject_id, done if o.ok else f"[red]{escape(o.message)}")
+    console.print(table)
+    failed = [o for o in outcomes if not o.ok]
+    if card is not None:
+        console.print(f"wrote {card['n_subjects']} subjects to {out}")
+    if failed:
+        console.print(
+            f"[red]{len(failed)} of {len(outcomes)} cases failed[/red]; listed in {work_dir(out) / 'failures.json'}. "
+            "Fix them and run the same command again: finished cases are kept."
+        )
+        raise typer.Exit(2)
 
 
 @data_app.command("info")

@@ -23,7 +23,7 @@ def gallery_figure(dataset: Dataset, *, count: int = 6) -> plt.Figure:
             axes[r, col].set_xticks([])
             axes[r, col].set_yticks([])
         s = row.subject
-        axes[0, col].set_title(f"{s.subject_id}\n{s.sex.value}, {s.age_years:g} y, BMI {s.bmi:g}", fontsize=10)
+        axes[0, col].set_title(f"{s.subject_id}\n{s.describe()}", fontsize=10)
     fig.suptitle("facegen synthetic heads (skull and face in register)")
     fig.tight_layout()
     return fig

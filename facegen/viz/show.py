@@ -66,8 +66,8 @@ def subject_figure(dataset: Dataset, subject_id: str) -> plt.Figure:
         ax.set_yticks([])
     s = row.subject
     fig.suptitle(
-        f"{s.subject_id}: sex {s.sex.value}, age {s.age_years:g} y, BMI {s.bmi:g}, group {s.group}, "
-        f"split {row.split}; floor {row.floor_mm:.2f} mm (synthetic data)"
+        f"{s.subject_id}: {s.describe()}, group {s.group or 'unknown'}, split {row.split}; "
+        + (f"floor {row.floor_mm:.2f} mm (synthetic data)" if row.floor_mm is not None else "real scan")
     )
     fig.tight_layout()
     return fig

@@ -17,10 +17,26 @@ def test_subject_normalises_sex_and_serialises():
         ({"bmi": -5.0}, "BMI -5.0 is outside"),
         ({"bmi": 80.0}, "BMI 80.0 is outside"),
         ({"group": "Z"}, "unknown population group 'Z'"),
-        ({"sex": "X"}, "'X' is not a valid Sex"),
+        ({"sex": "X"}, "sex 'X' must be F or M"),
+        ({"subject_id": "../etc"}, "usable as a folder name"),
     ],
 )
 def test_absurd_metadata_is_refused_with_a_clear_message(kwargs, message):
     values = {"subject_id": "S1", "sex": "F", "age_years": 30.0, "bmi": 22.0, "group": "A", **kwargs}
     with pytest.raises(ValueError, match=message):
         Subject(**values)
+
+
+def test_unknown_metadata_round_trips_through_table_cells():
+    s = Subject("case-7", None, None, None, None)
+    assert not s.is_complete
+    assert s.to_row() == ["", "", "", ""]
+    assert Subject.from_cells("case-7", *s.to_row()) == s
+    assert "sex unknown, age unknown, BMI unknown" == s.describe()
+    known = Subject("S2", "F", 41.5, 27.25, "C")
+    assert Subject.from_cells("S2", *known.to_row()) == known
+
+
+def test_bad_table_cell_names_the_field():
+    with pytest.raises(ValueError, match="age 'forty' is not a number"):
+        Subject.from_cells("S1", "F", "forty", "22", "A")

@@ -74,9 +74,9 @@ def build_card(
         "ct": ct,
         "counts": {
             "split": dict(sorted(Counter(splits.values()).items())),
-            "sex": dict(sorted(Counter(s.sex.value for s in subjects).items())),
+            "sex": dict(sorted(Counter(s.sex.value if s.sex else "unknown" for s in subjects).items())),
             "bmi_band": dict(sorted(Counter(bmi_band(s.bmi) for s in subjects).items())),
-            "group": dict(sorted(Counter(s.group for s in subjects).items())),
+            "group": dict(sorted(Counter(s.group or "unknown" for s in subjects).items())),
         },
         "floor": {
             "definition": "distance between the true face and the noise-free face (what skull and metadata imply); "

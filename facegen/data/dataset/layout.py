@@ -4,7 +4,8 @@ DIR/
   dataset.json          dataset card: generator, seed, counts, floor, representations, file checksums
   subjects.csv          one row per subject: id, sex, age, BMI, group, split, floor
   arrays.zarr/          chunked arrays, one chunk per subject: depth maps, masks, grids
-  subjects/ID/          skull.ply, face.ply, noise_free_face.ply, landmarks.json, ct.nii.gz (with --ct)
+  subjects/ID/          skull.ply, face.ply, noise_free_face.ply, landmarks.json, ct.nii.gz (with --ct);
+                        ingested scans: skull.ply, face.ply, landmarks.json, scan.json, alignment.png
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ DEPTH_ARRAYS = ("skull_depth", "face_depth", "noise_free_face_depth")
 MASK_ARRAYS = ("skull_mask", "face_mask", "face_region")
 GRID_ARRAYS = ("skull_grid", "face_grid")
 SUBJECT_FILES = ("skull.ply", "face.ply", "noise_free_face.ply", "landmarks.json")
+SCAN_SUBJECT_FILES = ("skull.ply", "landmarks.json", "scan.json", "alignment.png")
+"""What an ingested real scan has per subject (plus face.ply when the input showed a face)."""
 CT_FILE = "ct.nii.gz"
 
 

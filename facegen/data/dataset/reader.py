@@ -15,6 +15,10 @@ from facegen.data.representations.build import RepresentationSpec
 from facegen.data.subject import Subject
 
 
+def _optional_float(cell: str) -> float | None:
+    return float(cell) if cell.strip() else None
+
+
 @dataclass(frozen=True)
 class SubjectRow:
     """One row of subjects.csv: the subject, its position in the arrays, its split and floors."""
@@ -22,8 +26,9 @@ class SubjectRow:
     index: int
     subject: Subject
     split: str
-    floor_mm: float
-    floor_depth_mae_mm: float
+    floor_mm: float | None
+    floor_depth_mae_mm: float | None
+    """The floors are known for synthetic heads only (None for real scans)."""
 
 
 @dataclass(frozen=True)
@@ -62,10 +67,10 @@ class Dataset:
             return [
                 SubjectRow(
                     index=int(r["index"]),
-                    subject=Subject(r["subject_id"], r["sex"], float(r["age_years"]), float(r["bmi"]), r["group"]),
+                    subject=Subject.from_cells(r["subject_id"], r["sex"], r["age_years"], r["bmi"], r["group"]),
                     split=r["split"],
-                    floor_mm=float(r["floor_mm"]),
-                    floor_depth_mae_mm=float(r["floor_depth_mae_mm"]),
+                    floor_mm=_optional_float(r["floor_mm"]),
+                    floor_depth_mae_mm=_optional_float(r["floor_depth_mae_mm"]),
                 )
                 for r in records
             ]

@@ -14,8 +14,10 @@ BMI_BANDS = (18.5, 25.0, 30.0, 35.0)
 SPLITS = ("train", "val", "test")
 
 
-def bmi_band(bmi: float) -> str:
-    """The WHO band label of a BMI value."""
+def bmi_band(bmi: float | None) -> str:
+    """The WHO band label of a BMI value ("unknown" for None)."""
+    if bmi is None:
+        return "unknown"
     edges = (0.0, *BMI_BANDS, np.inf)
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         if lo <= bmi < hi:
@@ -31,7 +33,7 @@ def stratified_split(
         raise ValueError(f"split fractions {fractions} must be non-negative and sum to 1")
     strata: dict[tuple[str, str], list[str]] = defaultdict(list)
     for s in subjects:
-        strata[(s.sex.value, bmi_band(s.bmi))].append(s.subject_id)
+        strata[(s.sex.value if s.sex else "unknown", bmi_band(s.bmi))].append(s.subject_id)
     rng = np.random.default_rng(seed)
     out: dict[str, str] = {}
     carry = np.zeros(3)

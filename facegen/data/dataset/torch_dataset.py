@@ -47,8 +47,9 @@ class HeadDataset(TorchDataset):
             value = np.asarray(self._arrays[name][row.index])
             item[name] = torch.from_numpy(value.astype(np.float32) if name in DEPTH_ARRAYS else value.astype(bool))
         s = row.subject
-        item["sex"] = torch.tensor(1.0 if s.sex is Sex.MALE else 0.0)
-        item["age_years"] = torch.tensor(float(s.age_years))
-        item["bmi"] = torch.tensor(float(s.bmi))
+        nan = float("nan")
+        item["sex"] = torch.tensor(nan if s.sex is None else 1.0 if s.sex is Sex.MALE else 0.0)
+        item["age_years"] = torch.tensor(nan if s.age_years is None else float(s.age_years))
+        item["bmi"] = torch.tensor(nan if s.bmi is None else float(s.bmi))
         item["subject_id"] = s.subject_id
         return item

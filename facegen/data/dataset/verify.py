@@ -52,14 +52,17 @@ def _check_subject_files(ds: Dataset) -> list[str]:
     problems = []
     for row in ds.rows:
         folder = ds.paths.subject_dir(row.subject.subject_id)
-        for name in layout.SUBJECT_FILES:
+        synthetic = ds.card.get("noise_free_face", True)
+        for name in layout.SUBJECT_FILES if synthetic else layout.SCAN_SUBJECT_FILES:
             path = folder / name
             try:
-                if name.endswith(".ply"):
+                if not path.is_file():
+                    problems.append(f"{path}: missing")
+                elif name.endswith(".ply"):
                     mesh = trimesh.load(path, force="mesh")
                     if len(mesh.faces) == 0:
                         problems.append(f"{path}: mesh has no faces")
-                else:
+                elif name.endswith(".json"):
                     json.loads(path.read_text())
             except Exception as exc:
                 problems.append(f"{path}: unreadable ({type(exc).__name__}: {exc})")

@@ -102,7 +102,8 @@ def synthesize_subject(index: int, *, seed: int, spec: RepresentationSpec, stage
     return SubjectResult(index, subject, head.floor_mm, floor_depth, head.tissue_depth_mm, arrays)
 
 
-def _create_arrays(root: Path, n: int, spec: RepresentationSpec) -> zarr.Group:
+def create_arrays(root: Path, n: int, spec: RepresentationSpec) -> zarr.Group:
+    """Empty arrays for n subjects, one chunk per subject, with the representation recorded."""
     group = zarr.open_group(root, mode="w")
     h, w = spec.view.shape
     for name in layout.DEPTH_ARRAYS:
@@ -121,25 +122,24 @@ def _create_arrays(root: Path, n: int, spec: RepresentationSpec) -> zarr.Group:
     return group
 
 
-def _write_table(path: Path, results: list[SubjectResult], splits: dict[str, str]) -> None:
+def write_table(
+    path: Path, rows: list[tuple[int, Subject, float | None, float | None]], splits: dict[str, str]
+) -> None:
+    """subjects.csv from (index, subject, floor_mm, floor_depth_mae_mm) rows; unknown values stay empty."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(
         ["index", "subject_id", "sex", "age_years", "bmi", "group", "split", "floor_mm", "floor_depth_mae_mm"]
     )
-    for r in results:
-        s = r.subject
+    for index, s, floor, floor_depth in rows:
         writer.writerow(
             [
-                r.index,
+                index,
                 s.subject_id,
-                s.sex.value,
-                s.age_years,
-                s.bmi,
-                s.group,
+                *s.to_row(),
                 splits[s.subject_id],
-                f"{r.floor_mm:.4f}",
-                f"{r.floor_depth_mae_mm:.4f}",
+                "" if floor is None else f"{floor:.4f}",
+                "" if floor_depth is None else f"{floor_depth:.4f}",
             ]
         )
     write_bytes_atomic(path, buf.getvalue().encode())
@@ -162,7 +162,7 @@ def write_synthetic_dataset(
     spec = spec or RepresentationSpec()
     _generator()  # build or load the template once; forked workers inherit it
     with staged_directory(Path(out), overwrite=overwrite) as stage:
-        group = _create_arrays(layout.DatasetLayout(stage).arrays, n, spec)
+        group = create_arrays(layout.DatasetLayout(stage).arrays, n, spec)
         job = partial(synthesize_subject, seed=seed, spec=spec, stage=stage, ct=ct)
         results: list[SubjectResult] = []
         pool = ProcessPoolExecutor(max_workers=workers, initializer=_generator) if workers > 1 else None
@@ -178,7 +178,7 @@ def write_synthetic_dataset(
                 pool.shutdown(cancel_futures=True)
         splits = stratified_split([r.subject for r in results], seed=seed)
         paths = layout.DatasetLayout(stage)
-        _write_table(paths.table, results, splits)
+        write_table(paths.table, [(r.index, r.subject, r.floor_mm, r.floor_depth_mae_mm) for r in results], splits)
         card = build_card(stage, results, splits, seed=seed, spec=spec, ct=ct, software_version=__version__)
         write_json_atomic(paths.card, card)
     return json.loads(layout.DatasetLayout(Path(out)).card.read_text())

@@ -36,6 +36,14 @@ SOFT_MODES = 40
 """Identity modes whose fine, soft-tissue part varies independently of the bone (where tissue is thick)."""
 _GROUP_SEED = 20261125
 MAX_DRAWS = 20
+MASCULINITY_MEAN = 1.0
+MASCULINITY_SD = 0.6
+"""Masculinity of the bone (brow, chin, gonial angle, forehead): +-1 on average for men/women."""
+SIZE_SEX_SHIFT = 0.025
+SIZE_SD = 0.01
+"""Skull scale is 1 +- 2.5 % by sex, with 1 % individual spread."""
+LOWER_FACE_STRETCH = 0.03
+"""Vertical stretch of the face below the Frankfurt plane: +3 % men, -3 % women."""
 IDENTITY_SD = 0.65
 """Spread of the ICT identity weights: the full model (SD 1) spreads skull breadth and length about twice as
 widely as adult samples do (cfr-facts section 5: SD ~6-7 mm); 0.65 brings them to the measured spread."""
@@ -137,7 +145,8 @@ class HeadGenerator:
             out.append((cap, rim, self.template.face_vertices[cap] - self.template.face_vertices[rim].mean(axis=0)))
         return out
 
-    def _bone_fields(self, points: np.ndarray, warp, identity: np.ndarray, masculinity: float, size: np.ndarray):
+    def bone_fields(self, points: np.ndarray, warp, identity: np.ndarray, masculinity: float, size: np.ndarray):
+        """Displacement (N, 3) of points by the bone fields: linear in identity, masculinity and size - 1."""
         skin = np.tensordot(identity, self.template.skin_modes[: len(identity)], axes=1)
         return (
             warp @ skin
@@ -161,15 +170,16 @@ class HeadGenerator:
         t = self.template
         male = subject.sex is Sex.MALE
         identity = self.group_means[subject.group] + IDENTITY_SD * rng.standard_normal(BONE_MODES)
-        masculinity = float(rng.normal(1.0 if male else -1.0, 0.6))
-        size = np.array([1.0 + (0.025 if male else -0.025) + rng.normal(0.0, 0.01), (0.03 if male else -0.03)])
+        masculinity = float(rng.normal(MASCULINITY_MEAN if male else -MASCULINITY_MEAN, MASCULINITY_SD))
+        scale = 1.0 + (SIZE_SEX_SHIFT if male else -SIZE_SEX_SHIFT) + rng.normal(0.0, SIZE_SD)
+        size = np.array([scale, LOWER_FACE_STRETCH if male else -LOWER_FACE_STRETCH])
         soft = rng.standard_normal(SOFT_MODES)
         residual = self.tissue.residual(rng)
         feature_noise = SoftFeatureNoise.draw(rng)
 
-        skull_v = t.skull_vertices + self._bone_fields(t.skull_vertices, t.warp_skull, identity, masculinity, size)
+        skull_v = t.skull_vertices + self.bone_fields(t.skull_vertices, t.warp_skull, identity, masculinity, size)
         skull_lm = t.skull_landmark_points(skull_v)
-        moved = t.face_vertices + self._bone_fields(self.face_anchors, self.warp_face, identity, masculinity, size)
+        moved = t.face_vertices + self.bone_fields(self.face_anchors, self.warp_face, identity, masculinity, size)
         floor_depth = MIN_TISSUE_MM - t.tissue_mm
         shift = self.tissue.mean_shift(subject) * self.tissue_weight
         residual = residual * self.tissue_weight

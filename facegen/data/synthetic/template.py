@@ -252,12 +252,26 @@ def build_template() -> HeadTemplate:
     )
 
 
+_TEMPLATE_SOURCES = (
+    "synthetic/template.py",
+    "synthetic/skull_sculpt.py",
+    "synthetic/ict.py",
+    "synthetic/landmarks.py",
+    "synthetic/tissue_table.py",
+    "synthetic/fields.py",
+    "raycast.py",
+    "pose.py",
+    "representations/voxel_grid.py",
+)
+"""The modules (under facegen/data) whose code shapes the template: the cache key hashes them."""
+
+
 def _cache_path() -> Path:
     """Cache file named by a hash of the code that builds the template and of the model asset."""
     root = Path(os.environ.get("FACEGEN_CACHE", Path.home() / ".cache" / "facegen"))
     data_package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256(ASSET.read_bytes())
-    for source in sorted(data_package.rglob("*.py")):
+    for source in sorted(p for pattern in _TEMPLATE_SOURCES for p in data_package.glob(pattern)):
         digest.update(source.read_bytes())
     return root / f"head-template-v{TEMPLATE_VERSION}-{digest.hexdigest()[:12]}.npz"
 

@@ -1,0 +1,200 @@
+"""One scan in, canonical skull and face out: read, check, calibrate, segment, mesh, align, represent.
+
+The same path serves CT volumes of every format and skull meshes (which have no face); what comes out is
+in the canonical frame, ready for `represent()`, exactly like a synthetic head. The record that goes with
+it names the input by hash and says every choice made, never anything personal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from facegen import __version__
+from facegen.data.alignment.canonical import Alignment, AlignmentError, align_head
+from facegen.data.representations.build import HeadRepresentations, RepresentationSpec, face_region_mask, represent
+from facegen.data.representations.depth_map import DepthMap, render_depth_map
+from facegen.data.representations.voxel_grid import voxelize
+from facegen.data.scans.meshes import MESH_SUFFIXES, read_skull_mesh
+from facegen.data.scans.scan import ScanError
+from facegen.io.volume import Volume
+
+FACE_LANDMARKS_IN_VIEW = ("nasion", "rhinion", "subnasale", "pogonion", "menton")
+"""The scan must show these (midline face from the root of the nose to the chin) to hold a face."""
+HEAD_SIZE_MM = (100.0, 450.0)
+"""Largest extent of a head (or of the part of it a head CT holds)."""
+FOV_MARGIN_VOXELS = 1.5
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """Choices a user can make; the defaults suit an adult head CT in HU."""
+
+    skin_hu: float = -300.0
+    bone_hu: float = 300.0
+    hu_offset: float | None = None
+    force_intensity: bool = False
+    keep_sex_age: bool = False
+    series: int | None = None
+    mesh_units: str = "mm"
+    spec: RepresentationSpec = field(default_factory=RepresentationSpec)
+
+
+@dataclass(frozen=True)
+class IngestedHead:
+    """Skull and face (None for a skull mesh) in the canonical frame, with the alignment and the case record."""
+
+    skull: trimesh.Trimesh
+    face: trimesh.Trimesh | None
+    alignment: Alignment
+    record: dict
+    sex: str | None = None
+    age_years: float | None = None
+
+
+def input_sha256(path: Path) -> str:
+    """sha256 over a file, or over a folder's files in sorted relative-path order (names and bytes)."""
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        if path.is_dir():
+            digest.update(f.relative_to(path).as_posix().encode())
+        with f.open("rb") as fh:
+            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def field_of_view(volume: Volume):
+    """A test of which patient-space points lie inside the scanned box (a voxel and a half in from its faces)."""
+    upper = np.asarray(volume.shape, float) - 1.0 - FOV_MARGIN_VOXELS
+
+    def inside(points: np.ndarray) -> np.ndarray:
+        ijk = volume.world_to_index(points)
+        return np.all((ijk >= FOV_MARGIN_VOXELS) & (ijk <= upper), axis=-1)
+
+    return inside
+
+
+def _transformed(mesh: trimesh.Trimesh, alignment: Alignment) -> trimesh.Trimesh:
+    out = mesh.copy()
+    out.vertices = alignment.to_canonical.apply(np.asarray(mesh.vertices))
+    return out
+
+
+def _check_head_size(face: trimesh.Trimesh, path: Path) -> None:
+    extent = float(np.max(face.extents))
+    lo, hi = HEAD_SIZE_MM
+    if not lo <= extent <= hi:
+        raise ScanError(
+            path,
+            f"the head found is {extent:.0f} mm across; a head is {lo:g}-{hi:g} mm",
+            "the voxel spacing in the header looks wrong (or the scan is not of a head); fix the spacing",
+        )
+
+
+def _check_face_in_view(alignment: Alignment, volume: Volume, path: Path) -> None:
+    inside = field_of_view(volume)
+    missing = [
+        name
+        for name in FACE_LANDMARKS_IN_VIEW
+        if name in alignment.landmarks and not inside(alignment.landmarks[name][None])[0]
+    ]
+    if missing:
+        raise ScanError(
+            path,
+            f"the face is not in the field of view: {', '.join(missing)} lie outside the scanned volume",
+            "a reconstruction needs the face skeleton from the nose root to the chin; give a scan that covers it",
+        )
+
+
+def ingest_volume(path: Path, options: IngestOptions, landmark_file: Path | None = None) -> IngestedHead:
+    """A CT (any supported format) to canonical skull and face meshes."""
+    from facegen.data.scans.intensity import to_hounsfield
+    from facegen.data.scans.segment import segment_head
+    from facegen.data.scans.surfaces import surfaces_from_ct
+    from facegen.data.scans.volumes import read_scan
+
+    scan = read_scan(path, series=options.series, keep_sex_age=options.keep_sex_age)
+    calibration = to_hounsfield(scan, path, hu_offset=options.hu_offset, force_intensity=options.force_intensity)
+    volume = calibration.volume
+    try:
+        masks = segment_head(volume, skin_hu=options.skin_hu, bone_hu=options.bone_hu)
+    except ValueError as exc:
+        raise ScanError(path, str(exc), "check that the scan holds a head and that the thresholds suit it") from None
+    face, skull = surfaces_from_ct(volume, masks, skin_hu=options.skin_hu, bone_hu=options.bone_hu)
+    _check_head_size(face, path)
+    try:
+        alignment = align_head(
+            skull,
+            face,
+            orientation_known=scan.orientation_known,
+            field_of_view=field_of_view(volume),
+            landmark_file=landmark_file,
+        )
+    except AlignmentError as exc:
+        raise ScanError(path, str(exc)) from None
+    _check_face_in_view(alignment, volume, path)
+    record = {
+        "input": {"name": path.name, "sha256": input_sha256(path), "reader": scan.description},
+        "reader_notes": list(scan.notes),
+        "intensity": calibration.note,
+        "thresholds_hu": {"skin": options.skin_hu, "bone": options.bone_hu},
+        "voxel_mm": np.round(volume.spacing_mm, 4).tolist(),
+        "shape": list(volume.shape),
+        "alignment": alignment.to_dict(),
+        "software_version": __version__,
+    }
+    return IngestedHead(
+        _transformed(skull, alignment),
+        _transformed(face, alignment),
+        alignment,
+        record,
+        sex=scan.sex.value if scan.sex is not None else None,
+        age_years=scan.age_years,
+    )
+
+
+def ingest_mesh(path: Path, options: IngestOptions, landmark_file: Path | None = None) -> IngestedHead:
+    """A skull surface mesh to the canonical frame (no face: the mesh holds only bone)."""
+    skull = read_skull_mesh(path, units=options.mesh_units)
+    try:
+        alignment = align_head(skull, None, orientation_known=False, landmark_file=landmark_file)
+    except AlignmentError as exc:
+        raise ScanError(path, str(exc)) from None
+    record = {
+        "input": {"name": path.name, "sha256": input_sha256(path), "reader": f"mesh {path.name}"},
+        "mesh_units": options.mesh_units,
+        "alignment": alignment.to_dict(),
+        "software_version": __version__,
+    }
+    return IngestedHead(_transformed(skull, alignment), None, alignment, record)
+
+
+def ingest_input(
+    path: Path | str, options: IngestOptions | None = None, landmark_file: Path | None = None
+) -> IngestedHead:
+    """Any supported input (CT volume, DICOM folder/zip, skull mesh) to the canonical frame."""
+    path = Path(path)
+    options = options or IngestOptions()
+    if path.is_file() and path.name.lower().endswith(MESH_SUFFIXES):
+        return ingest_mesh(path, options, landmark_file)
+    return ingest_volume(path, options, landmark_file)
+
+
+def head_representations(head: IngestedHead, spec: RepresentationSpec) -> HeadRepresentations:
+    """Depth maps and grids of an ingested head; without a face the face maps are empty (mask all False)."""
+    if head.face is not None:
+        return represent(head.skull, head.face, spec=spec)
+    empty = DepthMap(np.zeros(spec.view.shape, np.float32), np.zeros(spec.view.shape, bool), spec.view)
+    return HeadRepresentations(
+        skull_depth=render_depth_map(head.skull, spec.view),
+        face_depth=empty,
+        face_region=face_region_mask(spec.view) & False,
+        skull_grid=voxelize(head.skull, spec.grid),
+        face_grid=None,
+    )

@@ -1,0 +1,67 @@
+"""Read a skull surface (STL, PLY, OBJ) from a laboratory scanner or photogrammetry, with its checks.
+
+A skull mesh has no header that says its units or orientation: the size says the units (a skull is about
+180-220 mm long), and orientation comes from the alignment, which tries every way round.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from facegen.data.scans.scan import ScanError
+
+MESH_SUFFIXES = (".stl", ".ply", ".obj")
+SKULL_SIZE_MM = (120.0, 320.0)
+"""Plausible largest extent of a skull (with or without mandible) in mm."""
+UNIT_SCALES = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
+MAX_OPEN_EDGE_SHARE = 0.05
+"""A scanned skull may have small holes; more open edges than this and inside/outside is undefined."""
+
+
+def _units_hint(extent: float) -> str:
+    """Which unit would make this extent a skull, if any."""
+    for unit, scale in UNIT_SCALES.items():
+        lo, hi = SKULL_SIZE_MM
+        if unit != "mm" and lo <= extent * scale <= hi:
+            return f"it looks like {unit}: pass --mesh-units {unit}"
+    return "check that the file holds a whole skull, in mm"
+
+
+def read_skull_mesh(path: Path | str, *, units: str = "mm") -> trimesh.Trimesh:
+    """The largest connected part of a skull mesh in mm, checked for size and closure."""
+    path = Path(path)
+    if not path.exists():
+        raise ScanError(path, "no such file")
+    if units not in UNIT_SCALES:
+        raise ScanError(path, f"unknown mesh units {units!r}", f"use one of {', '.join(UNIT_SCALES)}")
+    try:
+        mesh = trimesh.load(path, force="mesh", process=True)
+    except Exception as exc:  # trimesh raises many types for broken files
+        raise ScanError(path, f"unreadable mesh ({type(exc).__name__})", "check that the file is complete") from None
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
+        raise ScanError(path, "the mesh is empty (no triangles)", "export the skull surface again")
+    mesh.apply_scale(UNIT_SCALES[units])
+    parts = mesh.split(only_watertight=False)
+    if len(parts) > 1:
+        mesh = max(parts, key=lambda m: m.area)
+    extent = float(np.max(mesh.extents))
+    lo, hi = SKULL_SIZE_MM
+    if not lo <= extent <= hi:
+        raise ScanError(
+            path,
+            f"the mesh is {extent:.4g} {units} across; a skull is {lo:g}-{hi:g} mm",
+            _units_hint(extent / UNIT_SCALES[units]),
+        )
+    edges = trimesh.grouping.group_rows(mesh.edges_sorted, require_count=1)
+    open_share = len(edges) / max(len(mesh.edges_sorted), 1)
+    if open_share > MAX_OPEN_EDGE_SHARE:
+        raise ScanError(
+            path,
+            f"the mesh is not closed enough ({open_share:.0%} of its edges border a hole)",
+            "fill the holes (e.g. in MeshLab: Close Holes) or export a watertight surface",
+        )
+    trimesh.repair.fix_normals(mesh)
+    return mesh

@@ -1,0 +1,448 @@
+"""Head and bone masks from a head CT: the head's soft tissue with its air cavities filled, and the bone in it.
+
+Tissue is everything above `skin_hu`. The scanner table, headrest, pillow and cables are cut off the head by a
+morphological opening with a 4 mm ball (it cuts bridges and contacts thinner than 8 mm) and keeping the largest
+body; thin parts of the head the opening also takes (ears, nostril rims, lip edges) come back when they hang on
+that body and are small, while large or long pieces (a headrest touching the skull, a cable over the neck) stay
+off. This heavy work runs on a ~1.5 mm grid; the full-resolution threshold then decides the surface within one
+coarse voxel of the coarse head, so the skin is not eroded. Air cavities (sinuses, airway, nasal cavity, mouth)
+are filled in 3D and slice by slice in axial and coronal planes, which closes cavities open to the outside
+through the nostrils or lips at the body surface without filling the concavities in front of the face. Dental
+metal streaks are limited by a majority vote (the median of the thresholded image) in the slices that hold
+metal. Structuring elements are in millimetres, so anisotropic spacing works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from facegen.io.volume import Volume
+
+SKIN_HU = -300.0
+BONE_HU = 300.0
+METAL_HU = 2800.0
+"""Above enamel (~2500 HU), below the 3071 HU at which scanners clip metal."""
+MIN_HEAD_ML = 500.0
+COARSE_MM = 1.5
+OPENING_MM = 4.0
+"""Radius of the ball that cuts the head from what touches it."""
+ATTACHED_MAX_ML = 40.0
+ATTACHED_MAX_MM = 100.0
+"""Thin parts hanging on the head that come back after the opening: an ear is ~10 ml and ~65 mm long."""
+SMOOTH_MM = 20.0
+"""Radius of the ball whose opening gives the head's smooth outline, beyond which contact bumps stand out."""
+CONTACT_MAX_ML = 15.0
+"""A bump larger than this that touches a cut-off object is kept: it is more likely the head's own."""
+STREAK_WINDOW_MM = (6.0, 3.0)
+"""In-plane majority-vote windows for skin and bone in the metal slices."""
+STREAK_REACH_MM = 60.0
+"""How far from the metal, in-plane, the vote runs."""
+STREAK_BAND_MM = 2.0
+"""How far the voted outline in a metal slice may stray from the one interpolated between its clean neighbours."""
+MIN_BONE_MM3 = 30.0
+_CUBE = ndimage.generate_binary_structure(3, 3)
+
+
+@dataclass(frozen=True)
+class HeadMasks:
+    """Voxel masks on the volume's grid: the head (soft tissue, air cavities filled) and the bone inside it."""
+
+    head: np.ndarray
+    bone: np.ndarray
+
+
+def segment_head(volume: Volume, *, skin_hu: float = SKIN_HU, bone_hu: float = BONE_HU) -> HeadMasks:
+    """The head and its bone in a CT (HU), without table, headrest, pillow or cables; cavities filled.
+
+    Raises ValueError when no body of tissue reaches MIN_HEAD_ML after cutting what touches it.
+    """
+    if not skin_hu < bone_hu:
+        raise ValueError(f"skin_hu {skin_hu} must lie below bone_hu {bone_hu}")
+    hu = volume.array
+    spacing = volume.spacing_mm
+    metal = _metal_runs(volume)
+    tissue = _thresholded(hu, skin_hu, volume, metal, STREAK_WINDOW_MM[0])
+    box = _tissue_box(tissue, spacing)
+    if box is None:
+        raise ValueError(_no_head_message(0.0, skin_hu))
+    factors = coarse_factors(spacing)
+    local = tissue[box]
+    coarse_spacing = spacing * factors
+    # one voxel of erosion first: a one-voxel gap between skin and a headrest must not vanish in the blocks
+    share, counts = _block_share(_eroded_once(local), factors)
+    coarse = share.astype(np.int32) * 2 >= counts
+    body, body_ml = _largest_opened_body(coarse, coarse_spacing)
+    if body_ml < MIN_HEAD_ML:
+        raise ValueError(_no_head_message(body_ml, skin_hu))
+    residual = coarse & ~body
+    attached = _attached_parts(residual, body, coarse_spacing)
+    head_c = (body & ~_contact_bumps(body, residual & ~attached, coarse_spacing)) | attached
+    filled = fill_cavities(head_c, volume.direction)
+    others = (_block_share(local, factors)[0] > 0) & ~filled  # blocks holding tissue that is not the head
+    head = np.zeros(volume.shape, bool)
+    inner_box, refined = _refined(local, filled, others, factors)
+    head[tuple(slice(b.start + i.start, b.start + i.stop) for b, i in zip(box, inner_box, strict=True))] = refined
+    bone = _thresholded(hu, bone_hu, volume, metal, STREAK_WINDOW_MM[1], within=head)
+    return HeadMasks(head=head, bone=_without_specks(bone, spacing))
+
+
+def _refined(
+    tissue: np.ndarray, filled: np.ndarray, others: np.ndarray, factors: np.ndarray
+) -> tuple[tuple[slice, slice, slice], np.ndarray]:
+    """The full-resolution head in the box around the coarse head: tissue decides within one block of it.
+
+    Blocks of the coarse head count whole (cavities filled), blocks one step outside take their tissue, but
+    next to blocks of other tissue (a headrest, a cable) only the tissue touching the head's own voxels: a
+    headrest's shell across a thin gap stays out. Holes left at full resolution are filled. Returns the box
+    (in `tissue`'s indices) and the mask in it.
+    """
+    ring = ndimage.binary_dilation(filled, _CUBE) & ~filled & ~others
+    near = ring & ndimage.binary_dilation(others, _CUBE)
+    interior = ndimage.binary_erosion(filled, _CUBE, border_value=1)
+    coarse_box = _tissue_box(filled | ring, np.ones(3))
+    box = tuple(
+        slice(c.start * f, min(c.stop * f, n)) for c, f, n in zip(coarse_box, factors, tissue.shape, strict=True)
+    )
+    shape = tuple(b.stop - b.start for b in box)
+
+    def up(mask: np.ndarray) -> np.ndarray:
+        return _upsample(mask[coarse_box], factors, shape)
+
+    local = tissue[box]
+    head = local & (up(filled) | up(ring & ~near))
+    head |= local & up(near) & _dilated_once(head)
+    head |= up(interior)
+    return box, _fill_holes_3d(head)
+
+
+def coarse_factors(spacing_mm: np.ndarray) -> np.ndarray:
+    """Voxels per coarse block along each axis, so that blocks are ~COARSE_MM (at least one voxel)."""
+    return np.maximum(1, np.floor(COARSE_MM / np.asarray(spacing_mm, float) + 0.5)).astype(int)
+
+
+def slice_axis(volume: Volume) -> int:
+    """The array axis closest to superior: axial slices (where metal streaks lie) are planes across it."""
+    return int(np.argmax(np.abs(volume.direction[1])))
+
+
+@dataclass(frozen=True)
+class _MetalRun:
+    """Consecutive axial slices (`first` to `last` along `slice_axis`) near metal, and the in-plane box around it."""
+
+    first: int
+    last: int
+    region: tuple[slice, slice]
+
+
+def _metal_runs(volume: Volume, *, metal_hu: float = METAL_HU) -> list[_MetalRun]:
+    """Runs of axial slices within 2 mm of a slice holding metal, each with the in-plane box around the metal.
+
+    The box reaches STREAK_REACH_MM beyond the metal in the plane.
+    """
+    axis = slice_axis(volume)
+    plane = [a for a in range(3) if a != axis]
+    per_slice = np.moveaxis(volume.array, axis, 0)
+    has_metal = volume.array.max(axis=tuple(plane)) > metal_hu
+    if not has_metal.any():
+        return []
+    reach = int(np.ceil(2.0 / volume.spacing_mm[axis]))
+    near = ndimage.binary_dilation(has_metal, iterations=reach) if reach > 0 else has_metal
+    runs, count = ndimage.label(near)
+    margin = np.ceil(STREAK_REACH_MM / volume.spacing_mm[plane]).astype(int)
+    size = np.array([volume.shape[a] for a in plane])
+    out = []
+    for (found,) in ndimage.find_objects(runs):
+        where = np.argwhere((per_slice[found] > metal_hu).any(axis=0))
+        lo = np.maximum(where.min(axis=0) - margin, 0)
+        hi = np.minimum(where.max(axis=0) + margin + 1, size)
+        region = (slice(int(lo[0]), int(hi[0])), slice(int(lo[1]), int(hi[1])))
+        out.append(_MetalRun(int(found.start), int(found.stop) - 1, region))
+    return out
+
+
+def _thresholded(
+    hu: np.ndarray,
+    level: float,
+    volume: Volume,
+    metal: list[_MetalRun],
+    window_mm: float,
+    *,
+    within: np.ndarray | None = None,
+) -> np.ndarray:
+    """HU above `level` (and `within`), with metal streaks voted out of the slices near metal.
+
+    There the in-plane majority of a `window_mm` window decides (the threshold of the median: thin streaks
+    lose the vote, edges of anatomy keep their place), but only within STREAK_BAND_MM of the outline
+    interpolated between the clean slices on either side of the run (shape-based interpolation of their
+    signed distances): wide streaks can neither add spikes nor cut notches beyond that band.
+    """
+    mask = hu > level
+    if within is not None:
+        mask &= within
+    if not metal:
+        return mask
+    axis = slice_axis(volume)
+    plane = [a for a in range(3) if a != axis]
+    spacing = volume.spacing_mm[plane]
+    size = [2 * int(round(window_mm / 2 / h)) + 1 for h in spacing]
+    slices = np.moveaxis(mask, axis, 0)
+    values = np.moveaxis(hu, axis, 0)
+    inside = None if within is None else np.moveaxis(within, axis, 0)
+
+    def clean(index: int, region: tuple[slice, slice]) -> np.ndarray:
+        found = values[index][region] > level
+        return found if inside is None else found & inside[index][region]
+
+    for run in metal:
+        region = run.region
+        sides = [k for k in (run.first - 1, run.last + 1) if 0 <= k < len(slices)]
+        guides = {k: _signed_distance(clean(k, region), spacing) for k in sides}
+        for index in range(run.first, run.last + 1):
+            vote = ndimage.uniform_filter((values[index][region] > level).astype(np.float32), size, mode="nearest")
+            voted = vote > 0.5
+            if inside is not None:
+                voted &= inside[index][region]
+            if guides:
+                weights = {k: 1.0 / abs(index - k) for k in guides}
+                total = sum(weights.values())
+                guide = sum(w / total * guides[k] for k, w in weights.items())
+                voted = (guide > STREAK_BAND_MM) | ((guide > -STREAK_BAND_MM) & voted)
+                if inside is not None:
+                    voted &= inside[index][region]
+            slices[index][region] = voted
+    return mask
+
+
+def _signed_distance(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """In-plane signed distance (mm) to the mask's outline: positive inside."""
+    if not mask.any():
+        return np.full(mask.shape, -1e3, np.float32)
+    if mask.all():
+        return np.full(mask.shape, 1e3, np.float32)
+    inside = ndimage.distance_transform_edt(mask, sampling=spacing)
+    outside = ndimage.distance_transform_edt(~mask, sampling=spacing)
+    return (inside - outside).astype(np.float32)
+
+
+def _tissue_box(tissue: np.ndarray, spacing: np.ndarray) -> tuple[slice, slice, slice] | None:
+    """Bounding box of the tissue plus a margin of two coarse blocks; None when there is no tissue."""
+    margin = 2 * coarse_factors(spacing)
+    box = []
+    for axis in range(3):
+        others = tuple(a for a in range(3) if a != axis)
+        present = np.flatnonzero(tissue.any(axis=others))
+        if len(present) == 0:
+            return None
+        lo = max(0, int(present[0]) - int(margin[axis]))
+        hi = min(tissue.shape[axis], int(present[-1]) + 1 + int(margin[axis]))
+        box.append(slice(lo, hi))
+    return tuple(box)
+
+
+def _block_share(mask: np.ndarray, factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """True voxels per block of `factors` voxels, and the voxels per block (edge blocks hold fewer)."""
+    dtype = np.uint8 if int(np.prod(factors)) < 256 else np.uint16
+    total = mask.view(np.uint8)
+    counts = None
+    for axis, f in enumerate(int(v) for v in factors):
+        n = total.shape[axis]
+        blocks = -(-n // f)
+        phases = []
+        for r in range(f):
+            view = total[(slice(None),) * axis + (slice(r, None, f),)]
+            if view.shape[axis] < blocks:  # the last block is short: pad that phase with zeros
+                pad = [(0, 0)] * 3
+                pad[axis] = (0, blocks - view.shape[axis])
+                view = np.pad(view, pad)
+            phases.append(view)
+        summed = phases[0].astype(dtype, copy=True)
+        for view in phases[1:]:
+            summed += view
+        total = summed
+        per_axis = np.full(blocks, f, dtype)
+        per_axis[-1] = n - (blocks - 1) * f
+        shape = [1, 1, 1]
+        shape[axis] = blocks
+        counts = per_axis.reshape(shape) if counts is None else counts * per_axis.reshape(shape)
+    return total, np.broadcast_to(counts, total.shape)
+
+
+def _eroded_once(mask: np.ndarray) -> np.ndarray:
+    """Erosion by one voxel along the axes (6-neighbourhood); the array's border counts as inside."""
+    out = mask.copy()
+    for axis in range(3):
+        lead = (slice(None),) * axis + (slice(1, None),)
+        trail = (slice(None),) * axis + (slice(None, -1),)
+        out[lead] &= mask[trail]
+        out[trail] &= mask[lead]
+    return out
+
+
+def _dilated_once(mask: np.ndarray) -> np.ndarray:
+    """Dilation by one voxel along the axes (6-neighbourhood)."""
+    out = mask.copy()
+    for axis in range(3):
+        lead = (slice(None),) * axis + (slice(1, None),)
+        trail = (slice(None),) * axis + (slice(None, -1),)
+        out[lead] |= mask[trail]
+        out[trail] |= mask[lead]
+    return out
+
+
+def _upsample(coarse: np.ndarray, factors: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Each coarse voxel repeated over its block, cut to `shape`."""
+    out = coarse
+    for axis, f in enumerate(int(v) for v in factors):
+        if f > 1:
+            out = np.repeat(out, f, axis=axis)
+    return out[: shape[0], : shape[1], : shape[2]]
+
+
+def _ball(radius_mm: float, spacing: np.ndarray) -> np.ndarray:
+    """Structuring element: the voxels of an ellipsoid of `radius_mm` on a grid of `spacing` (mm)."""
+    half = np.floor(radius_mm / spacing).astype(int)
+    grid = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
+    return sum((g * s) ** 2 for g, s in zip(grid, spacing, strict=True)) <= radius_mm**2 + 1e-9
+
+
+def _largest_opened_body(coarse: np.ndarray, spacing: np.ndarray) -> tuple[np.ndarray, float]:
+    """The largest connected body of the mask opened with a ball of OPENING_MM, and its volume (ml).
+
+    Erosion treats the outside of the array as tissue, so a head cut by the field of view keeps its cut face.
+    """
+    ball = _ball(OPENING_MM, spacing)
+    opened = ndimage.binary_dilation(ndimage.binary_erosion(coarse, ball, border_value=1), ball)
+    opened &= coarse
+    labels, count = ndimage.label(opened)
+    if count == 0:
+        labels, count = ndimage.label(coarse)  # nothing survives the opening: report the raw tissue instead
+        if count == 0:
+            return np.zeros_like(coarse), 0.0
+        sizes = np.bincount(labels.ravel())[1:]
+        return np.zeros_like(coarse), float(sizes.max() * np.prod(spacing) / 1000.0)
+    sizes = np.bincount(labels.ravel())[1:]
+    largest = int(np.argmax(sizes)) + 1
+    return labels == largest, float(sizes[largest - 1] * np.prod(spacing) / 1000.0)
+
+
+def _attached_parts(residual: np.ndarray, body: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Pieces of `residual` that touch `body` and are small and short enough to be part of the head (ears)."""
+    labels, count = ndimage.label(residual)
+    if count == 0:
+        return residual
+    touching = np.unique(labels[ndimage.binary_dilation(body) & residual])
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    keep = np.zeros(count + 1, bool)
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    for index, found in enumerate(ndimage.find_objects(labels), start=1):
+        if found is None or index not in touching:
+            continue
+        extent = max((s.stop - s.start) * h for s, h in zip(found, spacing, strict=True))
+        keep[index] = sizes[index] * voxel_ml <= ATTACHED_MAX_ML and extent <= ATTACHED_MAX_MM
+    keep[0] = False
+    return keep[labels]
+
+
+def _contact_bumps(body: np.ndarray, dropped: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Thin bumps on `body` where a `dropped` object touches it: what the opening could not cut of that object.
+
+    Where a headrest touches the skull over a patch, balls of the opening still fit through the contact and keep
+    the headrest's shell on the patch. Around each contact, the opening of the body with a ball of SMOOTH_MM
+    gives the head's smooth outline (such a ball cannot enter a thin plate on a convex head); voxels farther
+    than that from the ball centres, in small pieces that touch the object, are the object's.
+    """
+    contact = ndimage.binary_dilation(dropped, _CUBE) & body
+    if not contact.any():
+        return np.zeros_like(body)
+    out = np.zeros_like(body)
+    margin = np.ceil(2.5 * SMOOTH_MM / spacing).astype(int)
+    tolerance = 0.5 * float(np.mean(spacing))
+    labels, _ = ndimage.label(ndimage.binary_dilation(contact, _CUBE, iterations=2))
+    for found in ndimage.find_objects(labels):
+        box = tuple(
+            slice(max(0, s.start - m), min(n, s.stop + m)) for s, m, n in zip(found, margin, body.shape, strict=True)
+        )
+        local = body[box]
+        core = ndimage.distance_transform_edt(local, sampling=spacing) > SMOOTH_MM
+        if not core.any():
+            continue
+        bumps = local & (ndimage.distance_transform_edt(~core, sampling=spacing) > SMOOTH_MM + tolerance)
+        pieces, count = ndimage.label(bumps)
+        touching = np.unique(pieces[contact[box] & bumps])
+        sizes = np.bincount(pieces.ravel(), minlength=count + 1)
+        remove = np.zeros(count + 1, bool)
+        remove[touching] = sizes[touching] * float(np.prod(spacing)) / 1000.0 <= CONTACT_MAX_ML
+        remove[0] = False
+        out[box] |= remove[pieces]
+    return out
+
+
+def fill_cavities(mask: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """The mask with enclosed air filled: slice by slice in axial, then coronal planes, then in 3D.
+
+    A slice-wise fill closes a cavity where it opens to the outside through a ring of tissue in that plane
+    (nostrils in axial slices, parted lips in coronal ones); concavities open in the plane stay open.
+    `direction` is the volume's direction matrix (columns: world directions of the array axes).
+    """
+    axial = int(np.argmax(np.abs(direction[1])))
+    order = np.argsort(-np.abs(direction[2]))
+    coronal = int(order[0] if order[0] != axial else order[1])
+    filled = _fill_holes_in_slices(mask, axial)
+    filled = _fill_holes_in_slices(filled, coronal)
+    return _fill_holes_3d(filled)
+
+
+def _fill_holes_in_slices(mask: np.ndarray, axis: int) -> np.ndarray:
+    """2D hole filling of every slice across `axis` at once (background 4-connected within a slice)."""
+    structure = np.zeros((3, 3, 3), bool)
+    plane = [slice(None)] * 3
+    plane[axis] = 1
+    structure[tuple(plane)] = ndimage.generate_binary_structure(2, 1)
+    labels, count = ndimage.label(~mask, structure)
+    if count == 0:
+        return mask
+    outside = np.zeros(count + 1, bool)
+    for a in range(3):
+        if a != axis:
+            outside[np.take(labels, 0, axis=a)] = True
+            outside[np.take(labels, -1, axis=a)] = True
+    outside[0] = False  # label 0 is the mask itself
+    return ~outside[labels]
+
+
+def _fill_holes_3d(mask: np.ndarray) -> np.ndarray:
+    """3D hole filling (background 6-connected), as `ndimage.binary_fill_holes` but by labelling: faster."""
+    labels, count = ndimage.label(~mask)
+    if count == 0:
+        return mask
+    outside = np.zeros(count + 1, bool)
+    for a in range(3):
+        outside[np.take(labels, 0, axis=a)] = True
+        outside[np.take(labels, -1, axis=a)] = True
+    outside[0] = False  # label 0 is the mask itself
+    return ~outside[labels]
+
+
+def _without_specks(bone: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Bone without connected pieces smaller than MIN_BONE_MM3."""
+    box = _tissue_box(bone, spacing)
+    if box is None:
+        return bone
+    labels, count = ndimage.label(bone[box])
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    keep = sizes * float(np.prod(spacing)) >= MIN_BONE_MM3
+    keep[0] = False
+    out = np.zeros_like(bone)
+    out[box] = keep[labels]
+    return out
+
+
+def _no_head_message(found_ml: float, skin_hu: float) -> str:
+    """The error text when the volume holds no head."""
+    return (
+        f"no head found: the largest body of tissue above {skin_hu:g} HU is only {found_ml:.0f} ml "
+        f"(a head has at least {MIN_HEAD_ML:.0f} ml); is this a head CT in Hounsfield units?"
+    )
