@@ -48,7 +48,9 @@ KNOWN_ORIENTATION_TILT_DEG = 20.0
 """Starts for scans whose axes are known: the identity and turns of once and twice this about each axis."""
 DISTINCT_DEG = 5.0
 FINE_CANDIDATES = 3
-"""The best coarse poses (at least 5 degrees apart) each get a fine fit; the one matching most bone wins."""
+"""The best coarse poses (at least 5 degrees apart) each get a fine fit; the one matching most bone wins ..."""
+CONVINCING_SHARE = 0.9
+"""... unless one already matches this much of the bone in view: no other pose could beat it by much."""
 
 
 @dataclass(frozen=True)
@@ -258,6 +260,8 @@ def fit_skull(
         fitted = _fine(model, use, surfaces, rotation, translation)
         if best is None or fitted[0][0] > best[0][0]:
             best = fitted
+        if best[0][0] >= CONVINCING_SHARE:
+            break
     (share, residual), rotation, translation, coefficients = best
     moved = model.vertices(coefficients) @ rotation.T + translation
     return SkullFit(RigidTransform(rotation, translation), coefficients, model.landmarks(moved), residual, share)

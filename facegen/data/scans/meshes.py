@@ -16,6 +16,8 @@ from facegen.data.scans.scan import ScanError
 MESH_SUFFIXES = (".stl", ".ply", ".obj")
 SKULL_SIZE_MM = (120.0, 320.0)
 """Plausible largest extent of a skull (with or without mandible) in mm."""
+MIN_PART_SHARE = 0.002
+"""Separate pieces (a mandible, each tooth) are kept when their area is at least this share of the largest."""
 UNIT_SCALES = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
 MAX_OPEN_EDGE_SHARE = 0.05
 """A scanned skull may have small holes; more open edges than this and inside/outside is undefined."""
@@ -31,7 +33,7 @@ def _units_hint(extent: float) -> str:
 
 
 def read_skull_mesh(path: Path | str, *, units: str = "mm") -> trimesh.Trimesh:
-    """The largest connected part of a skull mesh in mm, checked for size and closure."""
+    """A skull mesh in mm without loose specks, checked for size and closure."""
     path = Path(path)
     if not path.exists():
         raise ScanError(path, "no such file")
@@ -44,9 +46,10 @@ def read_skull_mesh(path: Path | str, *, units: str = "mm") -> trimesh.Trimesh:
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
         raise ScanError(path, "the mesh is empty (no triangles)", "export the skull surface again")
     mesh.apply_scale(UNIT_SCALES[units])
-    parts = mesh.split(only_watertight=False)
-    if len(parts) > 1:
-        mesh = max(parts, key=lambda m: m.area)
+    parts = mesh.split(only_watertight=False, repair=False)
+    if len(parts) > 1:  # keep cranium, mandible and teeth; drop specks (scanner noise, loose fragments)
+        largest = max(p.area for p in parts)
+        mesh = trimesh.util.concatenate([p for p in parts if p.area >= MIN_PART_SHARE * largest])
     extent = float(np.max(mesh.extents))
     lo, hi = SKULL_SIZE_MM
     if not lo <= extent <= hi:

@@ -2,14 +2,17 @@
 
 Tissue is everything above `skin_hu`. The scanner table, headrest, pillow and cables are cut off the head by a
 morphological opening with a 4 mm ball (it cuts bridges and contacts thinner than 8 mm) and keeping the largest
-body; thin parts of the head the opening also takes (ears, nostril rims, lip edges) come back when they hang on
-that body and are small, while large or long pieces (a headrest touching the skull, a cable over the neck) stay
-off. This heavy work runs on a ~1.5 mm grid; the full-resolution threshold then decides the surface within one
-coarse voxel of the coarse head, so the skin is not eroded. Air cavities (sinuses, airway, nasal cavity, mouth)
-are filled in 3D and slice by slice in axial and coronal planes, which closes cavities open to the outside
-through the nostrils or lips at the body surface without filling the concavities in front of the face. Dental
-metal streaks are limited by a majority vote (the median of the thresholded image) in the slices that hold
-metal. Structuring elements are in millimetres, so anisotropic spacing works.
+body. Thin parts of the head that the opening also takes (ears, nostril rims) come back when they hang on that
+body and are small and short; large or long pieces (a headrest's shell, a cable over the neck) stay off, and so
+do the thin bumps a headrest leaves where it presses on the skull. This heavy work runs on a ~1.5 mm grid of the
+tissue eroded by one voxel (so that a one-voxel gap between skin and headrest survives the averaging); the
+full-resolution threshold then decides the surface within one coarse voxel of the coarse head, so the skin is
+not eroded, except next to other objects, where only tissue touching the head's voxels counts. Air cavities
+(sinuses, airway, nasal cavity, mouth) are filled slice by slice in axial and coronal planes, then in 3D: that
+closes cavities open to the outside through the nostrils or parted lips at the body surface, without filling
+the concavities in front of the face. Dental metal streaks are voted out of the slices that hold metal (see
+`_thresholded`). Structuring elements are in millimetres, so anisotropic spacing works; axis directions come
+from the volume, so any orientation does.
 """
 
 from __future__ import annotations
@@ -40,8 +43,13 @@ STREAK_WINDOW_MM = (6.0, 3.0)
 """In-plane majority-vote windows for skin and bone in the metal slices."""
 STREAK_REACH_MM = 60.0
 """How far from the metal, in-plane, the vote runs."""
-STREAK_BAND_MM = 2.0
+STREAK_BAND_MM = 1.0
 """How far the voted outline in a metal slice may stray from the one interpolated between its clean neighbours."""
+TANGENTIAL_MM = 4.0
+"""Half-length of the line across the streaks along which the majority is taken near metal."""
+GUIDE_REACH_MM = 30.0
+"""In-plane distance from metal within which that band applies: wide streaks are strong only near the metal, and
+interpolating across a run of slices would cut shapes that change fast along it (an ear lobe) farther out."""
 MIN_BONE_MM3 = 30.0
 _CUBE = ndimage.generate_binary_structure(3, 3)
 
@@ -65,10 +73,10 @@ def segment_head(volume: Volume, *, skin_hu: float = SKIN_HU, bone_hu: float = B
     spacing = volume.spacing_mm
     metal = _metal_runs(volume)
     tissue = _thresholded(hu, skin_hu, volume, metal, STREAK_WINDOW_MM[0])
-    box = _tissue_box(tissue, spacing)
+    box = _bounding_box(tissue, 2 * _coarse_factors(spacing))
     if box is None:
         raise ValueError(_no_head_message(0.0, skin_hu))
-    factors = coarse_factors(spacing)
+    factors = _coarse_factors(spacing)
     local = tissue[box]
     coarse_spacing = spacing * factors
     # one voxel of erosion first: a one-voxel gap between skin and a headrest must not vanish in the blocks
@@ -81,28 +89,28 @@ def segment_head(volume: Volume, *, skin_hu: float = SKIN_HU, bone_hu: float = B
     attached = _attached_parts(residual, body, coarse_spacing)
     head_c = (body & ~_contact_bumps(body, residual & ~attached, coarse_spacing)) | attached
     filled = fill_cavities(head_c, volume.direction)
-    others = (_block_share(local, factors)[0] > 0) & ~filled  # blocks holding tissue that is not the head
+    grown = ndimage.binary_dilation(filled, _CUBE)
+    others = ((_block_share(local, factors)[0] > 0) & ~grown) | (coarse & ~filled)  # tissue that is not the head
     head = np.zeros(volume.shape, bool)
-    inner_box, refined = _refined(local, filled, others, factors)
+    inner_box, refined = _refined(local, filled, grown & ~filled & ~coarse, others, factors)
     head[tuple(slice(b.start + i.start, b.start + i.stop) for b, i in zip(box, inner_box, strict=True))] = refined
     bone = _thresholded(hu, bone_hu, volume, metal, STREAK_WINDOW_MM[1], within=head)
     return HeadMasks(head=head, bone=_without_specks(bone, spacing))
 
 
 def _refined(
-    tissue: np.ndarray, filled: np.ndarray, others: np.ndarray, factors: np.ndarray
+    tissue: np.ndarray, filled: np.ndarray, ring: np.ndarray, others: np.ndarray, factors: np.ndarray
 ) -> tuple[tuple[slice, slice, slice], np.ndarray]:
     """The full-resolution head in the box around the coarse head: tissue decides within one block of it.
 
-    Blocks of the coarse head count whole (cavities filled), blocks one step outside take their tissue, but
-    next to blocks of other tissue (a headrest, a cable) only the tissue touching the head's own voxels: a
-    headrest's shell across a thin gap stays out. Holes left at full resolution are filled. Returns the box
-    (in `tissue`'s indices) and the mask in it.
+    Blocks of the coarse head (`filled`) count whole where deep and take their tissue at the surface; blocks
+    of the `ring` around it take their tissue, but next to blocks of `others` (a headrest, a cable) only the
+    tissue touching the head's own voxels, so that a headrest's shell across a thin gap stays out. Holes left
+    at full resolution are filled. Returns the box (in `tissue`'s indices) and the mask in it.
     """
-    ring = ndimage.binary_dilation(filled, _CUBE) & ~filled & ~others
     near = ring & ndimage.binary_dilation(others, _CUBE)
     interior = ndimage.binary_erosion(filled, _CUBE, border_value=1)
-    coarse_box = _tissue_box(filled | ring, np.ones(3))
+    coarse_box = _bounding_box(filled | ring, np.ones(3, int))
     box = tuple(
         slice(c.start * f, min(c.stop * f, n)) for c, f, n in zip(coarse_box, factors, tissue.shape, strict=True)
     )
@@ -118,19 +126,19 @@ def _refined(
     return box, _fill_holes_3d(head)
 
 
-def coarse_factors(spacing_mm: np.ndarray) -> np.ndarray:
+def _coarse_factors(spacing_mm: np.ndarray) -> np.ndarray:
     """Voxels per coarse block along each axis, so that blocks are ~COARSE_MM (at least one voxel)."""
     return np.maximum(1, np.floor(COARSE_MM / np.asarray(spacing_mm, float) + 0.5)).astype(int)
 
 
-def slice_axis(volume: Volume) -> int:
+def _slice_axis(volume: Volume) -> int:
     """The array axis closest to superior: axial slices (where metal streaks lie) are planes across it."""
     return int(np.argmax(np.abs(volume.direction[1])))
 
 
 @dataclass(frozen=True)
 class _MetalRun:
-    """Consecutive axial slices (`first` to `last` along `slice_axis`) near metal, and the in-plane box around it."""
+    """Consecutive axial slices (`first` to `last` along `_slice_axis`) with metal, and the in-plane box around it."""
 
     first: int
     last: int
@@ -138,19 +146,15 @@ class _MetalRun:
 
 
 def _metal_runs(volume: Volume, *, metal_hu: float = METAL_HU) -> list[_MetalRun]:
-    """Runs of axial slices within 2 mm of a slice holding metal, each with the in-plane box around the metal.
+    """Runs of consecutive axial slices that hold metal, each with the in-plane box around the metal.
 
     The box reaches STREAK_REACH_MM beyond the metal in the plane.
     """
-    axis = slice_axis(volume)
+    axis = _slice_axis(volume)
     plane = [a for a in range(3) if a != axis]
     per_slice = np.moveaxis(volume.array, axis, 0)
     has_metal = volume.array.max(axis=tuple(plane)) > metal_hu
-    if not has_metal.any():
-        return []
-    reach = int(np.ceil(2.0 / volume.spacing_mm[axis]))
-    near = ndimage.binary_dilation(has_metal, iterations=reach) if reach > 0 else has_metal
-    runs, count = ndimage.label(near)
+    runs, _ = ndimage.label(has_metal)
     margin = np.ceil(STREAK_REACH_MM / volume.spacing_mm[plane]).astype(int)
     size = np.array([volume.shape[a] for a in plane])
     out = []
@@ -174,46 +178,73 @@ def _thresholded(
 ) -> np.ndarray:
     """HU above `level` (and `within`), with metal streaks voted out of the slices near metal.
 
-    There the in-plane majority of a `window_mm` window decides (the threshold of the median: thin streaks
-    lose the vote, edges of anatomy keep their place), but only within STREAK_BAND_MM of the outline
-    interpolated between the clean slices on either side of the run (shape-based interpolation of their
-    signed distances): wide streaks can neither add spikes nor cut notches beyond that band.
+    In the slices of a metal run and the one on either side, the in-plane majority of a `window_mm` window
+    decides (the threshold of the median: thin streaks lose the vote, edges of anatomy keep their place).
+    Within GUIDE_REACH_MM of the metal, in the slices holding it, the outline is held within STREAK_BAND_MM of
+    the one interpolated between the slices on either side of the run (shape-based interpolation of signed
+    distances), and inside that band the majority is taken along a line across the direction to the metal,
+    which crosses its streaks: wide streaks can neither add spikes nor cut notches.
     """
     mask = hu > level
     if within is not None:
         mask &= within
     if not metal:
         return mask
-    axis = slice_axis(volume)
-    plane = [a for a in range(3) if a != axis]
-    spacing = volume.spacing_mm[plane]
+    axis = _slice_axis(volume)
+    spacing = volume.spacing_mm[[a for a in range(3) if a != axis]]
     size = [2 * int(round(window_mm / 2 / h)) + 1 for h in spacing]
     slices = np.moveaxis(mask, axis, 0)
     values = np.moveaxis(hu, axis, 0)
     inside = None if within is None else np.moveaxis(within, axis, 0)
 
-    def clean(index: int, region: tuple[slice, slice]) -> np.ndarray:
-        found = values[index][region] > level
+    def restricted(index: int, region: tuple[slice, slice], found: np.ndarray) -> np.ndarray:
         return found if inside is None else found & inside[index][region]
 
     for run in metal:
-        region = run.region
+        for index in range(max(run.first - 1, 0), min(run.last + 2, len(slices))):
+            above = (values[index][run.region] > level).astype(np.float32)
+            voted = ndimage.uniform_filter(above, size, mode="nearest") > 0.5
+            slices[index][run.region] = restricted(index, run.region, voted)
+    thin = _ball(1.0, spacing)
+    for run in metal:
         sides = [k for k in (run.first - 1, run.last + 1) if 0 <= k < len(slices)]
-        guides = {k: _signed_distance(clean(k, region), spacing) for k in sides}
+        if not sides:
+            continue
+        guides = {k: _signed_distance(slices[k][run.region], spacing) for k in sides}
+        metal_plane = (values[run.first : run.last + 1][(slice(None), *run.region)] > METAL_HU).any(axis=0)
+        metal_plane = ndimage.binary_opening(metal_plane, thin)  # not teeth that a bright streak crosses
+        if not metal_plane.any():
+            continue
+        distance, nearest = ndimage.distance_transform_edt(~metal_plane, sampling=spacing, return_indices=True)
+        close = (distance < GUIDE_REACH_MM) & (distance > 0)
         for index in range(run.first, run.last + 1):
-            vote = ndimage.uniform_filter((values[index][region] > level).astype(np.float32), size, mode="nearest")
-            voted = vote > 0.5
-            if inside is not None:
-                voted &= inside[index][region]
-            if guides:
-                weights = {k: 1.0 / abs(index - k) for k in guides}
-                total = sum(weights.values())
-                guide = sum(w / total * guides[k] for k, w in weights.items())
-                voted = (guide > STREAK_BAND_MM) | ((guide > -STREAK_BAND_MM) & voted)
-                if inside is not None:
-                    voted &= inside[index][region]
-            slices[index][region] = voted
+            weights = {k: 1.0 / abs(index - k) for k in guides}  # linear interpolation between the two sides
+            guide = sum(w / sum(weights.values()) * guides[k] for k, w in weights.items())
+            band = close & (np.abs(guide) <= STREAK_BAND_MM)
+            voted = slices[index][run.region].copy()
+            voted[band] = _tangential_vote(values[index][run.region] > level, nearest, band, spacing)
+            held = (guide > STREAK_BAND_MM) | ((guide > -STREAK_BAND_MM) & voted)
+            slices[index][run.region] = restricted(index, run.region, np.where(close, held, voted))
     return mask
+
+
+def _tangential_vote(above: np.ndarray, nearest: np.ndarray, where: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Majority of `above` along a line across the direction to the nearest metal, at the pixels `where`.
+
+    Streaks run straight out of the metal, so a line across that direction crosses them, while an outline
+    facing the metal (lips in front of incisors) runs along it and keeps its place. `nearest` holds the
+    pixel indices of the nearest metal pixel, as `distance_transform_edt(..., return_indices=True)` gives.
+    """
+    pixels = np.argwhere(where)
+    if len(pixels) == 0:
+        return np.zeros(0, bool)
+    radial = (pixels - nearest[:, where].T) * spacing
+    radial /= np.linalg.norm(radial, axis=1, keepdims=True)
+    across = np.column_stack([-radial[:, 1], radial[:, 0]]) / spacing  # pixels per mm, across the streaks
+    steps = np.linspace(-TANGENTIAL_MM, TANGENTIAL_MM, 2 * int(np.ceil(TANGENTIAL_MM / spacing.min())) + 1)
+    coordinates = pixels.T[:, :, None] + across.T[:, :, None] * steps[None, None, :]
+    samples = ndimage.map_coordinates(above.astype(np.float32), coordinates.reshape(2, -1), order=1, mode="nearest")
+    return samples.reshape(len(pixels), len(steps)).mean(axis=1) > 0.5
 
 
 def _signed_distance(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
@@ -227,17 +258,16 @@ def _signed_distance(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     return (inside - outside).astype(np.float32)
 
 
-def _tissue_box(tissue: np.ndarray, spacing: np.ndarray) -> tuple[slice, slice, slice] | None:
-    """Bounding box of the tissue plus a margin of two coarse blocks; None when there is no tissue."""
-    margin = 2 * coarse_factors(spacing)
+def _bounding_box(mask: np.ndarray, margin: np.ndarray) -> tuple[slice, slice, slice] | None:
+    """Bounding box of the mask plus `margin` voxels per axis, within the array; None when the mask is empty."""
     box = []
     for axis in range(3):
         others = tuple(a for a in range(3) if a != axis)
-        present = np.flatnonzero(tissue.any(axis=others))
+        present = np.flatnonzero(mask.any(axis=others))
         if len(present) == 0:
             return None
         lo = max(0, int(present[0]) - int(margin[axis]))
-        hi = min(tissue.shape[axis], int(present[-1]) + 1 + int(margin[axis]))
+        hi = min(mask.shape[axis], int(present[-1]) + 1 + int(margin[axis]))
         box.append(slice(lo, hi))
     return tuple(box)
 
@@ -428,15 +458,18 @@ def _fill_holes_3d(mask: np.ndarray) -> np.ndarray:
 
 def _without_specks(bone: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     """Bone without connected pieces smaller than MIN_BONE_MM3."""
-    box = _tissue_box(bone, spacing)
+    box = _bounding_box(bone, np.ones(3, int))
     if box is None:
         return bone
     labels, count = ndimage.label(bone[box])
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
-    keep = sizes * float(np.prod(spacing)) >= MIN_BONE_MM3
-    keep[0] = False
-    out = np.zeros_like(bone)
-    out[box] = keep[labels]
+    small = np.flatnonzero(sizes * float(np.prod(spacing)) < MIN_BONE_MM3)
+    out = bone.copy()
+    region = out[box]
+    objects = ndimage.find_objects(labels)
+    for label in small[small > 0]:
+        found = objects[label - 1]
+        region[found][labels[found] == label] = False
     return out
 
 

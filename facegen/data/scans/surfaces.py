@@ -137,7 +137,8 @@ def _block_mean(field: np.ndarray, factors: np.ndarray) -> np.ndarray:
     if np.all(factors == 1):
         return field
     pad = [(0, (-n) % int(f)) for n, f in zip(field.shape, factors, strict=True)]
-    field = np.pad(field, pad, mode="edge")
+    if any(after for _, after in pad):
+        field = np.pad(field, pad, mode="edge")
     shape = []
     for n, f in zip(field.shape, factors, strict=True):
         shape += [n // int(f), int(f)]
@@ -162,7 +163,8 @@ def _main_components(mesh: trimesh.Trimesh, share: float | None) -> trimesh.Trim
 
 def _orient_outward(mesh: trimesh.Trimesh) -> None:
     """Flip the winding when the enclosed volume comes out negative (normals pointing inward)."""
-    if mesh.volume < 0:
+    v0, v1, v2 = (mesh.vertices[mesh.faces[:, n]] for n in range(3))
+    if np.einsum("ij,ij->", v0, np.cross(v1, v2)) < 0:
         mesh.invert()
 
 
