@@ -23,3 +23,4 @@ test: install
 
 bench: install
 	$(BIN)/python bench/synth.py
+	$(BIN)/python bench/ingest.py
