@@ -41,6 +41,10 @@ FACE_WEIGHT = 0.3
 """Skin varies beyond the bone (tissue depth, soft shape): its matches count less and may lie further."""
 NORMAL_AGREEMENT = 0.5
 """... and when the model and scan normals agree (cosine above this): inner and outer tables stay apart."""
+SCREEN_REACH_MM = 80.0
+COARSE_REACH_MM = 40.0
+FINE_REACH_MM = 25.0
+"""Nearest-surface searches stop this far out: the tree search is fast, and nothing further is a match."""
 DAMPING = 0.1
 MIN_MATCHES = 10
 MIN_VISIBLE_SHARE = 0.4
@@ -83,10 +87,11 @@ class _Surfaces:
             self.parts.append((cKDTree(points), np.asarray(mesh.face_normals)[faces]))
         self.centroid = self.parts[0][0].data.mean(axis=0)
 
-    def query(self, points: np.ndarray, is_face: np.ndarray):
+    def query(self, points: np.ndarray, is_face: np.ndarray, reach_mm: float = np.inf):
         """Distance, nearest point and its normal per model point (skin points look on the skin).
 
-        Points outside the scan's field of view get an infinite distance: nothing there can match them."""
+        Points outside the scan's field of view, or with no surface within `reach_mm` (a bound that makes
+        the tree search fast), get an infinite distance: nothing there can match them."""
         d = np.full(len(points), np.inf)
         nearest = np.zeros_like(points)
         normals = np.zeros_like(points)
@@ -94,8 +99,13 @@ class _Surfaces:
             if part is None or not select.any():
                 continue
             tree, part_normals = part
-            d[select], j = tree.query(points[select])
-            nearest[select], normals[select] = tree.data[j], part_normals[j]
+            dist, j = tree.query(points[select], distance_upper_bound=reach_mm)
+            found = j < len(tree.data)
+            j = np.where(found, j, 0)
+            # beyond reach: in view but unmatched (a zero normal never agrees, so it is never used)
+            d[select] = np.where(found, dist, reach_mm)
+            nearest[select] = np.where(found[:, None], tree.data[j], points[select])
+            normals[select] = np.where(found[:, None], part_normals[j], 0.0)
         if self.field_of_view is not None:
             d[~self.field_of_view(points)] = np.inf
         return d, nearest, normals
@@ -127,20 +137,20 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip((np.trace(a.T @ b) - 1.0) / 2.0, -1.0, 1.0))))
 
 
-def _icp(source, source_normals, is_face, surfaces: _Surfaces, rotation, translation, iterations: int):
+def _icp(source, source_normals, is_face, surfaces: _Surfaces, rotation, translation, iterations: int, reach: float):
     """Trimmed rigid ICP of model points onto the scan, matches with opposing normals dropped.
 
     Returns (score, rotation, translation); the score is the share of points with a close, agreeing match
     (higher is better): a pose matching the bone that is there beats one matching much bone loosely."""
     for _ in range(iterations):
-        d, nearest, normals = surfaces.query(source @ rotation.T + translation, is_face)
+        d, nearest, normals = surfaces.query(source @ rotation.T + translation, is_face, reach)
         agree = np.einsum("ij,ij->i", source_normals @ rotation.T, normals) > NORMAL_AGREEMENT
         agree &= np.isfinite(d)
         if agree.sum() < MIN_MATCHES:
             break
         keep = agree & (d <= np.quantile(d[agree], TRIM_SHARE))
         rotation, translation = _procrustes(source[keep], nearest[keep])
-    d, _, normals = surfaces.query(source @ rotation.T + translation, is_face)
+    d, _, normals = surfaces.query(source @ rotation.T + translation, is_face, reach)
     agree = np.einsum("ij,ij->i", source_normals @ rotation.T, normals) > NORMAL_AGREEMENT
     return _share(agree & (d < COARSE_MATCH_MM), np.isfinite(d)), rotation, translation
 
@@ -178,11 +188,12 @@ def _coarse(model: SkullShapeModel, use: np.ndarray, surfaces: _Surfaces, starts
             r,
             surfaces.centroid - r @ bone_centre,
             SCREEN_ITERATIONS,
+            SCREEN_REACH_MM,
         )
         for r in starts
     ]
     refined = [
-        _icp(source, normals, is_face, surfaces, r, t, COARSE_ITERATIONS)
+        _icp(source, normals, is_face, surfaces, r, t, COARSE_ITERATIONS, COARSE_REACH_MM)
         for _, r, t in _distinct(screened)[:SCREEN_KEEP]
     ]
     return _distinct(refined)
@@ -201,7 +212,7 @@ def _fine(model: SkullShapeModel, use: np.ndarray, surfaces: _Surfaces, rotation
     for prior in priors:
         moved = mean + np.tensordot(coefficients, scaled_modes, axes=1)
         moved = moved @ rotation.T + translation
-        d, target, target_normals = surfaces.query(moved, is_face)
+        d, target, target_normals = surfaces.query(moved, is_face, FINE_REACH_MM)
         agree = np.einsum("ij,ij->i", normals @ rotation.T, target_normals) > NORMAL_AGREEMENT
         visible = np.isfinite(d)
         spread = float(np.median(d[~is_face & visible])) if (~is_face & visible).any() else INLIER_MM
@@ -223,7 +234,7 @@ def _fine(model: SkullShapeModel, use: np.ndarray, surfaces: _Surfaces, rotation
         translation = turn @ (translation - centre) + centre + step[3:6]
         coefficients = coefficients + step[n_pose:]
     moved = (mean + np.tensordot(coefficients, scaled_modes, axes=1)) @ rotation.T + translation
-    d, _, target_normals = surfaces.query(moved, is_face)
+    d, _, target_normals = surfaces.query(moved, is_face, FINE_REACH_MM)
     bone = ~is_face
     agree = np.einsum("ij,ij->i", normals @ rotation.T, target_normals) > NORMAL_AGREEMENT
     inlier = (agree & (d < INLIER_MM))[bone]

@@ -61,72 +61,116 @@ def add_scanner_objects(
     Sizes, densities and small offsets are drawn from `rng`; the headrest touches the back of the head and the
     cable the front of the neck. Raises ValueError when the volume shows no tissue to place them around.
     """
-    survey = _survey_head(volume)
+    layout = _Layout.drawn(_survey_head(volume), rng)
     hu = np.array(volume.array, dtype=np.int16, copy=True)
-    x_mid, occiput = survey.x_mid, survey.occiput
-    cradle_mm = float(rng.uniform(4.0, 6.0))
-    cradle_rx, cradle_ry = float(rng.uniform(140.0, 200.0)), float(rng.uniform(300.0, 500.0))
-    cradle_half_width = float(rng.uniform(70.0, 90.0))
-    cradle_y = (float(occiput[1] - rng.uniform(40.0, 55.0)), float(occiput[1] + rng.uniform(60.0, 90.0)))
-    table_mm = float(rng.uniform(3.0, 5.0))
-    table_r = float(rng.uniform(500.0, 900.0))
-    gap = float(rng.uniform(2.0, 6.0))
-    table_top = min(survey.lo[2] - gap, occiput[2] - cradle_mm - rng.uniform(3.0, 8.0))
-
-    def table_top_z(x: np.ndarray) -> np.ndarray:
-        return table_top + (x - x_mid) ** 2 / (2.0 * table_r)
-
-    def cradle_inner_z(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return occiput[2] + (x - occiput[0]) ** 2 / (2.0 * cradle_rx) + (y - occiput[1]) ** 2 / (2.0 * cradle_ry)
-
-    far = 1000.0
     if table:
-        half = 230.0
-
-        def table_field(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-            mid = table_top_z(x) - table_mm / 2
-            return np.maximum(np.abs(z - mid) - table_mm / 2, np.abs(x - x_mid) - half)
-
-        lo = [x_mid - half, -far, table_top - table_mm - 1.0]
-        hi = [x_mid + half, far, table_top + half**2 / (2 * table_r) + 1.0]
-        _paint(hu, volume, lo, hi, table_field, float(rng.uniform(200.0, 400.0)), 30.0, rng)
-        rail_r = float(rng.uniform(1.0, 2.0))
-        for side in (-1.0, 1.0):
-            rail_x = x_mid + side * float(rng.uniform(70.0, 100.0))
-            rail_z = table_top + (rail_x - x_mid) ** 2 / (2 * table_r) - table_mm - rail_r
-
-            def rail_field(x: np.ndarray, y: np.ndarray, z: np.ndarray, rx: float = rail_x, rz: float = rail_z):
-                return np.hypot(x - rx, z - rz) - rail_r
-
-            lo = [rail_x - 2 * rail_r - 1, -far, rail_z - 2 * rail_r - 1]
-            hi = [rail_x + 2 * rail_r + 1, far, rail_z + 2 * rail_r + 1]
-            _paint(hu, volume, lo, hi, rail_field, float(rng.uniform(800.0, 1200.0)), 30.0, rng)
+        _add_table(hu, volume, layout, rng)
     if headrest:
-
-        def cradle_field(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-            shell = np.abs(z - (cradle_inner_z(x, y) - cradle_mm / 2)) - cradle_mm / 2
-            shell = np.maximum(shell, np.abs(x - occiput[0]) - cradle_half_width)
-            return np.maximum(shell, np.maximum(cradle_y[0] - y, y - cradle_y[1]))
-
-        top = occiput[2] + cradle_half_width**2 / (2 * cradle_rx) + (cradle_y[1] - occiput[1]) ** 2 / (2 * cradle_ry)
-        lo = [occiput[0] - cradle_half_width - 1, cradle_y[0] - 1, occiput[2] - cradle_mm - 1]
-        hi = [occiput[0] + cradle_half_width + 1, cradle_y[1] + 1, top + 1]
-        _paint(hu, volume, lo, hi, cradle_field, float(rng.uniform(-200.0, -50.0)), 25.0, rng)
+        _add_headrest(hu, volume, layout, rng)
     if pillow:
-        pillow_top = table_top + float(rng.uniform(20.0, 40.0))
-        pillow_y = (survey.lo[1] - 50.0, cradle_y[0] - float(rng.uniform(2.0, 8.0)))
-
-        def pillow_field(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-            d = np.maximum(table_top_z(x) - z, z - pillow_top)
-            d = np.maximum(d, np.abs(x - x_mid) - 120.0)
-            return np.maximum(d, np.maximum(pillow_y[0] - y, y - pillow_y[1]))
-
-        lo = [x_mid - 121, pillow_y[0] - 1, table_top - 1]
-        hi = [x_mid + 121, pillow_y[1] + 1, pillow_top + 1]
-        _paint(hu, volume, lo, hi, pillow_field, float(rng.uniform(-700.0, -400.0)), 60.0, rng)
+        _add_pillow(hu, volume, layout, rng)
     if cable:
-        _add_cable(hu, volume, survey, rng)
+        _add_cable(hu, volume, layout.survey, rng)
     return Volume(hu, volume.spacing_mm, volume.origin_mm, volume.direction)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the table and the headrest cradle go (world mm): a table curved across x, a cradle curved both ways."""
+
+    survey: _HeadSurvey
+    table_top: float
+    table_mm: float
+    table_radius: float
+    cradle_mm: float
+    cradle_radii: tuple[float, float]
+    cradle_half_width: float
+    cradle_y: tuple[float, float]
+
+    @classmethod
+    def drawn(cls, survey: _HeadSurvey, rng: np.random.Generator) -> _Layout:
+        """Sizes from `rng`: the cradle's inner surface touches the occiput; the table lies under everything."""
+        occiput = survey.occiput
+        cradle_mm = float(rng.uniform(4.0, 6.0))
+        cradle_radii = (float(rng.uniform(140.0, 200.0)), float(rng.uniform(300.0, 500.0)))
+        cradle_half_width = float(rng.uniform(70.0, 90.0))
+        cradle_y = (float(occiput[1] - rng.uniform(40.0, 55.0)), float(occiput[1] + rng.uniform(60.0, 90.0)))
+        table_mm, table_radius = float(rng.uniform(3.0, 5.0)), float(rng.uniform(500.0, 900.0))
+        below_head = survey.lo[2] - float(rng.uniform(2.0, 6.0))
+        below_cradle = occiput[2] - cradle_mm - float(rng.uniform(3.0, 8.0))
+        return cls(
+            survey,
+            min(below_head, below_cradle),
+            table_mm,
+            table_radius,
+            cradle_mm,
+            cradle_radii,
+            cradle_half_width,
+            cradle_y,
+        )
+
+    def table_top_z(self, x: np.ndarray) -> np.ndarray:
+        """Height (z) of the table's top surface across x."""
+        return self.table_top + (x - self.survey.x_mid) ** 2 / (2.0 * self.table_radius)
+
+    def cradle_inner_z(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Height (z) of the cradle's inner surface: the occiput's height at the occiput, rising around it."""
+        o, (rx, ry) = self.survey.occiput, self.cradle_radii
+        return o[2] + (x - o[0]) ** 2 / (2.0 * rx) + (y - o[1]) ** 2 / (2.0 * ry)
+
+
+_FAR_MM = 1000.0
+
+
+def _add_table(hu: np.ndarray, volume: Volume, layout: _Layout, rng: np.random.Generator) -> None:
+    """A carbon-fibre table shell (200-400 HU) under the head, and two denser rails (800-1200 HU) beneath it."""
+    x_mid, half, thick = layout.survey.x_mid, 230.0, layout.table_mm
+
+    def shell(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        return np.maximum(np.abs(z - (layout.table_top_z(x) - thick / 2)) - thick / 2, np.abs(x - x_mid) - half)
+
+    lo = [x_mid - half, -_FAR_MM, layout.table_top - thick - 1.0]
+    hi = [x_mid + half, _FAR_MM, float(layout.table_top_z(np.array(x_mid + half))) + 1.0]
+    _paint(hu, volume, lo, hi, shell, float(rng.uniform(200.0, 400.0)), 30.0, rng)
+    radius = float(rng.uniform(1.0, 2.0))
+    for side in (-1.0, 1.0):
+        x0 = x_mid + side * float(rng.uniform(70.0, 100.0))
+        z0 = float(layout.table_top_z(np.array(x0))) - thick - radius
+
+        def rail(x: np.ndarray, y: np.ndarray, z: np.ndarray, x0: float = x0, z0: float = z0) -> np.ndarray:
+            return np.hypot(x - x0, z - z0) - radius
+
+        lo = [x0 - 2 * radius - 1, -_FAR_MM, z0 - 2 * radius - 1]
+        hi = [x0 + 2 * radius + 1, _FAR_MM, z0 + 2 * radius + 1]
+        _paint(hu, volume, lo, hi, rail, float(rng.uniform(800.0, 1200.0)), 30.0, rng)
+
+
+def _add_headrest(hu: np.ndarray, volume: Volume, layout: _Layout, rng: np.random.Generator) -> None:
+    """A foam/plastic cradle shell (-200..-50 HU) under the back of the head, touching it at the occiput."""
+    o, half, thick, (y_lo, y_hi) = layout.survey.occiput, layout.cradle_half_width, layout.cradle_mm, layout.cradle_y
+
+    def cradle(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        shell = np.abs(z - (layout.cradle_inner_z(x, y) - thick / 2)) - thick / 2
+        return np.maximum(np.maximum(shell, np.abs(x - o[0]) - half), np.maximum(y_lo - y, y - y_hi))
+
+    top = float(layout.cradle_inner_z(np.array(o[0] + half), np.array(y_hi)))
+    lo = [o[0] - half - 1, y_lo - 1, o[2] - thick - 1]
+    hi = [o[0] + half + 1, y_hi + 1, top + 1]
+    _paint(hu, volume, lo, hi, cradle, float(rng.uniform(-200.0, -50.0)), 25.0, rng)
+
+
+def _add_pillow(hu: np.ndarray, volume: Volume, layout: _Layout, rng: np.random.Generator) -> None:
+    """A pillow (-700..-400 HU, grainy) on the table under the neck, below the cradle."""
+    x_mid, top = layout.survey.x_mid, layout.table_top + float(rng.uniform(20.0, 40.0))
+    y_lo, y_hi = layout.survey.lo[1] - 50.0, layout.cradle_y[0] - float(rng.uniform(2.0, 8.0))
+
+    def pillow(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        d = np.maximum(np.maximum(layout.table_top_z(x) - z, z - top), np.abs(x - x_mid) - 120.0)
+        return np.maximum(d, np.maximum(y_lo - y, y - y_hi))
+
+    lo = [x_mid - 121, y_lo - 1, layout.table_top - 1]
+    hi = [x_mid + 121, y_hi + 1, top + 1]
+    _paint(hu, volume, lo, hi, pillow, float(rng.uniform(-700.0, -400.0)), 60.0, rng)
 
 
 def _add_cable(hu: np.ndarray, volume: Volume, survey: _HeadSurvey, rng: np.random.Generator) -> None:

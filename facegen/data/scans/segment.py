@@ -8,11 +8,11 @@ do the thin bumps a headrest leaves where it presses on the skull. This heavy wo
 tissue eroded by one voxel (so that a one-voxel gap between skin and headrest survives the averaging); the
 full-resolution threshold then decides the surface within one coarse voxel of the coarse head, so the skin is
 not eroded, except next to other objects, where only tissue touching the head's voxels counts. Air cavities
-(sinuses, airway, nasal cavity, mouth) are filled slice by slice in axial and coronal planes, then in 3D: that
-closes cavities open to the outside through the nostrils or parted lips at the body surface, without filling
-the concavities in front of the face. Dental metal streaks are voted out of the slices that hold metal (see
-`_thresholded`). Structuring elements are in millimetres, so anisotropic spacing works; axis directions come
-from the volume, so any orientation does.
+(sinuses, airway, nasal cavity, mouth) are filled slice by slice in coronal and axial planes, on both grids:
+that covers cavities enclosed in 3D and closes those open to the outside through the nostrils or parted lips at
+the body surface, without filling the concavities in front of the face. Dental metal streaks are voted out of
+the slices that hold metal (see `_thresholded`). Structuring elements are in millimetres, so anisotropic
+spacing works; axis directions come from the volume, so any orientation does.
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ def segment_head(volume: Volume, *, skin_hu: float = SKIN_HU, bone_hu: float = B
     others = ((_block_share(local, factors)[0] > 0) & ~grown) | (coarse & ~filled)  # tissue that is not the head
     head = np.zeros(volume.shape, bool)
     inner_box, refined = _refined(local, filled, grown & ~filled & ~coarse, others, factors)
+    refined = fill_cavities(refined, volume.direction)  # again at full resolution: walls thinner than a block
     head[tuple(slice(b.start + i.start, b.start + i.stop) for b, i in zip(box, inner_box, strict=True))] = refined
     bone = _thresholded(hu, bone_hu, volume, metal, STREAK_WINDOW_MM[1], within=head)
     return HeadMasks(head=head, bone=_without_specks(bone, spacing))
@@ -105,8 +106,8 @@ def _refined(
 
     Blocks of the coarse head (`filled`) count whole where deep and take their tissue at the surface; blocks
     of the `ring` around it take their tissue, but next to blocks of `others` (a headrest, a cable) only the
-    tissue touching the head's own voxels, so that a headrest's shell across a thin gap stays out. Holes left
-    at full resolution are filled. Returns the box (in `tissue`'s indices) and the mask in it.
+    tissue touching the head's own voxels, so that a headrest's shell across a thin gap stays out. Returns the
+    box (in `tissue`'s indices) and the mask in it.
     """
     near = ring & ndimage.binary_dilation(others, _CUBE)
     interior = ndimage.binary_erosion(filled, _CUBE, border_value=1)
@@ -123,7 +124,7 @@ def _refined(
     head = local & (up(filled) | up(ring & ~near))
     head |= local & up(near) & _dilated_once(head)
     head |= up(interior)
-    return box, _fill_holes_3d(head)
+    return box, head
 
 
 def _coarse_factors(spacing_mm: np.ndarray) -> np.ndarray:
@@ -411,18 +412,17 @@ def _contact_bumps(body: np.ndarray, dropped: np.ndarray, spacing: np.ndarray) -
 
 
 def fill_cavities(mask: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    """The mask with enclosed air filled: slice by slice in axial, then coronal planes, then in 3D.
+    """The mask with enclosed air filled, slice by slice in coronal, then axial planes.
 
     A slice-wise fill closes a cavity where it opens to the outside through a ring of tissue in that plane
-    (nostrils in axial slices, parted lips in coronal ones); concavities open in the plane stay open.
+    (parted lips in coronal slices, nostrils in axial ones); concavities open in the plane stay open. Every
+    cavity enclosed in 3D is enclosed in each of its axial slices too, so the last pass fills those as well.
     `direction` is the volume's direction matrix (columns: world directions of the array axes).
     """
     axial = int(np.argmax(np.abs(direction[1])))
     order = np.argsort(-np.abs(direction[2]))
     coronal = int(order[0] if order[0] != axial else order[1])
-    filled = _fill_holes_in_slices(mask, axial)
-    filled = _fill_holes_in_slices(filled, coronal)
-    return _fill_holes_3d(filled)
+    return _fill_holes_in_slices(_fill_holes_in_slices(mask, coronal), axial)
 
 
 def _fill_holes_in_slices(mask: np.ndarray, axis: int) -> np.ndarray:
@@ -439,19 +439,6 @@ def _fill_holes_in_slices(mask: np.ndarray, axis: int) -> np.ndarray:
         if a != axis:
             outside[np.take(labels, 0, axis=a)] = True
             outside[np.take(labels, -1, axis=a)] = True
-    outside[0] = False  # label 0 is the mask itself
-    return ~outside[labels]
-
-
-def _fill_holes_3d(mask: np.ndarray) -> np.ndarray:
-    """3D hole filling (background 6-connected), as `ndimage.binary_fill_holes` but by labelling: faster."""
-    labels, count = ndimage.label(~mask)
-    if count == 0:
-        return mask
-    outside = np.zeros(count + 1, bool)
-    for a in range(3):
-        outside[np.take(labels, 0, axis=a)] = True
-        outside[np.take(labels, -1, axis=a)] = True
     outside[0] = False  # label 0 is the mask itself
     return ~outside[labels]
 
