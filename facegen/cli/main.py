@@ -152,6 +152,19 @@ def ingest(
         raise typer.Exit(2)
 
 
+@app.command()
+def models() -> None:
+    """List the registered model families."""
+    from facegen.models.registry import families
+
+    table = Table(title="model families")
+    table.add_column("name")
+    table.add_column("what it is")
+    for name, cls in families().items():
+        table.add_row(name, cls.description)
+    console.print(table)
+
+
 @data_app.command("info")
 def data_info(dataset: Annotated[Path, typer.Argument(help="Dataset folder.")]) -> None:
     """Summarise a dataset: counts, floor, representations, size."""

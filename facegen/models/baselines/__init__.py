@@ -1,0 +1,1 @@
+"""The classical baselines every generative model is compared against."""

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from facegen.data.dataset.writer import write_synthetic_dataset
+from facegen.models.base import DepthData
+from facegen.models.baselines.pca import StatisticalShapeRegression
+from facegen.models.registry import create
+from tests.conftest import SMALL_SPEC
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory, generator):
+    root = tmp_path_factory.mktemp("pca") / "ds"
+    write_synthetic_dataset(root, n=40, seed=11, spec=SMALL_SPEC, workers=1)
+    return DepthData.load(root, "train"), DepthData.load(root, None)
+
+
+def _held_out_mae(model, train, everyone) -> tuple[float, float]:
+    """MAE over the face region of subjects not in training, for the model and for the mean training face."""
+    seen = {s.subject_id for s in train.subjects}
+    mean_face = np.where(train.face_mask, train.face_depth, 0).sum(0) / np.maximum(train.face_mask.sum(0), 1)
+    errors, naive = [], []
+    for i, subject in enumerate(everyone.subjects):
+        if subject.subject_id in seen:
+            continue
+        rec = model.reconstruct(everyone.skull_depth[i], everyone.skull_mask[i], subject)
+        region = everyone.face_region[i] & rec.mask
+        errors.append(np.abs(rec.mean_mm - everyone.face_depth[i])[region].mean())
+        naive.append(np.abs(mean_face - everyone.face_depth[i])[region].mean())
+    return float(np.mean(errors)), float(np.mean(naive))
+
+
+def test_statistical_model_beats_the_mean_face_on_held_out_subjects(splits):
+    train, everyone = splits
+    model = create("pca", skull_components=10, face_components=10)
+    figures = model.fit(train)
+    assert 0.5 < figures["face_explained"] <= 1.0
+    mae, naive = _held_out_mae(model, train, everyone)
+    assert mae < 0.8 * naive, f"PCA regression {mae:.2f} mm vs mean face {naive:.2f} mm"
+
+
+def test_reconstruction_is_deterministic_and_samples_spread(splits, tmp_path):
+    train, everyone = splits
+    model = StatisticalShapeRegression(skull_components=10, face_components=10)
+    model.fit(train)
+    args = (everyone.skull_depth[0], everyone.skull_mask[0], everyone.subjects[0])
+    one = model.reconstruct(*args)
+    assert one.face_depth_mm.shape == (1, *SMALL_SPEC.view.shape) and np.all(one.sd_mm == 0)
+    a, b = model.reconstruct(*args, seed=3, n_samples=8), model.reconstruct(*args, seed=3, n_samples=8)
+    assert np.array_equal(a.face_depth_mm, b.face_depth_mm)
+    assert a.sd_mm[a.mask].mean() > 0.1
+    model.save(tmp_path / "m")
+    again = StatisticalShapeRegression.load(tmp_path / "m").reconstruct(*args)
+    assert np.array_equal(again.face_depth_mm, one.face_depth_mm)
+
+
+def test_unfitted_model_and_wrong_shape_are_refused(splits):
+    train, _ = splits
+    model = StatisticalShapeRegression()
+    with pytest.raises(RuntimeError, match="not fitted"):
+        model.reconstruct(train.skull_depth[0], train.skull_mask[0], train.subjects[0])
+    model.fit(train)
+    with pytest.raises(ValueError, match="fitted on"):
+        model.reconstruct(train.skull_depth[0][:10], train.skull_mask[0][:10], train.subjects[0])
