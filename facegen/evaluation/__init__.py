@@ -1,0 +1,1 @@
+"""Evaluation: how close predicted face depth maps come to the truth, over the facial area."""
