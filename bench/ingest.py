@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from report import print_summary
 
 TARGET_SECONDS = 30.0
 TARGET_GB = 4.0
@@ -57,18 +58,8 @@ TOP_MARGIN_MM = 6.0
 """Air above the scalp in the top slices."""
 MIB = 1024.0**2
 GB = 1e9
-PLANTED = {
-    "PatientName": "DOE^JANE^QX7",
-    "PatientID": "PID-99812345",
-    "PatientBirthDate": "19610412",
-    "InstitutionName": "ST MARY QX7 HOSPITAL",
-    "ReferringPhysicianName": "DR WHO QX7",
-    "AccessionNumber": "ACC-55519",
-    "StudyDescription": "HEAD QX7 TRAUMA",
-    "SeriesDescription": "AXIAL QX7 BONE",
-    "PatientSex": "F",
-    "PatientAge": "045Y",
-}
+PLANTED = {"PatientName": "DOE^JANE^QX7", "PatientID": "PID-99812345", "PatientSex": "F", "PatientAge": "045Y"}
+"""Identifying values in the series, as a real export carries them (the reader must drop them)."""
 CHILD_TAG = "CHILD_JSON "
 
 
@@ -384,19 +375,6 @@ def summary_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def print_summary(s: dict[str, Any]) -> None:
-    """Print the aligned summary table and the BENCH_JSON line."""
-    rows = summary_rows(s)
-    width = max(len(k) for k, _ in rows)
-    vwidth = max(len(v) for _, v in rows)
-    print("\n== summary ==")
-    print(f"{'figure':<{width}}  {'value':>{vwidth}}")
-    print(f"{'-' * width}  {'-' * vwidth}")
-    for k, v in rows:
-        print(f"{k:<{width}}  {v:>{vwidth}}")
-    print("BENCH_JSON " + json.dumps(s, sort_keys=True, default=str))
-
-
 def bench(args: argparse.Namespace, folder: Path) -> None:
     """Set up the inputs in `folder`, ingest each in a child process, and print the figures."""
     cores = os.cpu_count() or 1
@@ -440,7 +418,7 @@ def bench(args: argparse.Namespace, folder: Path) -> None:
         "parent_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "children_maxrss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0,
     }
-    print_summary(summary)
+    print_summary(summary_rows(summary), summary)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,7 +22,6 @@ folder that is removed afterwards.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import tempfile
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from report import print_summary
 
 TARGET_SUBJECTS_PER_MIN = 60.0
 TARGET_CORES = 2
@@ -207,19 +207,6 @@ def summary_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def print_summary(s: dict[str, Any]) -> None:
-    """Print the aligned summary table and the BENCH_JSON line."""
-    rows = summary_rows(s)
-    width = max(len(k) for k, _ in rows)
-    vwidth = max(len(v) for _, v in rows)
-    print("\n== summary ==")
-    print(f"{'figure':<{width}}  {'value':>{vwidth}}")
-    print(f"{'-' * width}  {'-' * vwidth}")
-    for k, v in rows:
-        print(f"{k:<{width}}  {v:>{vwidth}}")
-    print("BENCH_JSON " + json.dumps(s, sort_keys=True))
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print its figures."""
     args = parse_args(argv)
@@ -259,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
         "max_rss_mib": max_rss_mib(),
         "children_max_rss_mib": max_rss_mib(resource.RUSAGE_CHILDREN),
     }
-    print_summary(summary)
+    print_summary(summary_rows(summary), summary)
 
 
 if __name__ == "__main__":
