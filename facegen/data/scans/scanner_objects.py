@@ -1,7 +1,7 @@
 """What lies around a head in a real CT, added to a volume so that segmentation can be tested on it.
 
 The head lies supine: posterior (-z in the canonical world) is down, toward the table. A curved carbon-fibre
-table with a denser rail lies under everything, a foam/plastic headrest cradle touches the back of the head, a
+table with two denser rails lies under everything, a foam/plastic headrest cradle touches the back of the head, a
 pillow supports the neck and a cable with a copper core crosses just in front of the neck. Everything is
 placed from the head's tissue as the volume shows it (HU above -300) and drawn in world millimetres through the
 volume's geometry, so any spacing and orientation works. An object only takes the air share of a voxel: it may
@@ -31,7 +31,7 @@ CRANIUM_MM = 120.0
 """The occiput is looked for in the top `CRANIUM_MM` of the tissue (the neck and shoulders may lie lower)."""
 _SURVEY_STEP_MM = 2.0
 _BoxIndex = tuple[slice, slice, slice]
-Field = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+_Field = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 """Signed distance (mm, negative inside) of world points given as broadcastable x, y, z arrays."""
 
 
@@ -92,7 +92,7 @@ class _Layout:
         """Sizes from `rng`: the cradle's inner surface touches the occiput; the table lies under everything."""
         occiput = survey.occiput
         cradle_mm = float(rng.uniform(4.0, 6.0))
-        cradle_radii = (float(rng.uniform(140.0, 200.0)), float(rng.uniform(300.0, 500.0)))
+        cradle_radii = (float(rng.uniform(250.0, 400.0)), float(rng.uniform(400.0, 600.0)))
         cradle_half_width = float(rng.uniform(70.0, 90.0))
         cradle_y = (float(occiput[1] - rng.uniform(40.0, 55.0)), float(occiput[1] + rng.uniform(60.0, 90.0)))
         table_mm, table_radius = float(rng.uniform(3.0, 5.0)), float(rng.uniform(500.0, 900.0))
@@ -344,7 +344,7 @@ def _paint(
     volume: Volume,
     lo: list[float],
     hi: list[float],
-    field: Field,
+    field: _Field,
     value_hu: float,
     noise_hu: float,
     rng: np.random.Generator,

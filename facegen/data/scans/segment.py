@@ -5,14 +5,16 @@ morphological opening with a 4 mm ball (it cuts bridges and contacts thinner tha
 body. Thin parts of the head that the opening also takes (ears, nostril rims) come back when they hang on that
 body and are small and short; large or long pieces (a headrest's shell, a cable over the neck) stay off, and so
 do the thin bumps a headrest leaves where it presses on the skull. This heavy work runs on a ~1.5 mm grid of the
-tissue eroded by one voxel (so that a one-voxel gap between skin and headrest survives the averaging); the
+tissue eroded by about a block (so that a one-voxel gap between skin and headrest survives the averaging); the
 full-resolution threshold then decides the surface within one coarse voxel of the coarse head, so the skin is
 not eroded, except next to other objects, where only tissue touching the head's voxels counts. Air cavities
 (sinuses, airway, nasal cavity, mouth) are filled slice by slice in coronal and axial planes, on both grids:
 that covers cavities enclosed in 3D and closes those open to the outside through the nostrils or parted lips at
 the body surface, without filling the concavities in front of the face. Dental metal streaks are voted out of
-the slices that hold metal (see `_thresholded`). Structuring elements are in millimetres, so anisotropic
-spacing works; axis directions come from the volume, so any orientation does.
+the slices that hold metal (see `_thresholded`). Bone is the bone threshold within the head, without specks and
+with its small pores filled (mastoid air cells, diploic gaps), so that its surface is the skull's outline.
+Structuring elements are in millimetres, so anisotropic spacing works; axis directions come from the volume,
+so any orientation does.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from facegen.io.volume import Volume
 
 SKIN_HU = -300.0
 BONE_HU = 300.0
-METAL_HU = 2800.0
-"""Above enamel (~2500 HU), below the 3071 HU at which scanners clip metal."""
+METAL_HU = 3000.0
+"""Above enamel (up to ~2900 HU in real scans), below the 3071 HU at which 12-bit scanners clip metal."""
 MIN_HEAD_ML = 500.0
 COARSE_MM = 1.5
 OPENING_MM = 4.0
@@ -35,10 +37,15 @@ OPENING_MM = 4.0
 ATTACHED_MAX_ML = 40.0
 ATTACHED_MAX_MM = 100.0
 """Thin parts hanging on the head that come back after the opening: an ear is ~10 ml and ~65 mm long."""
+ATTACHED_ROUNDS = 4
+"""Rounds of dropping pieces next to dropped ones (bits of one broken shell)."""
 SMOOTH_MM = 20.0
 """Radius of the ball whose opening gives the head's smooth outline, beyond which contact bumps stand out."""
 CONTACT_MAX_ML = 15.0
 """A bump larger than this that touches a cut-off object is kept: it is more likely the head's own."""
+EMBEDDED_MM = 30.0
+EMBEDDED_SHARE = 0.65
+"""Metal streaks are handled where tissue fills this share of the square around the metal: fillings, not wires."""
 STREAK_WINDOW_MM = (6.0, 3.0)
 """In-plane majority-vote windows for skin and bone in the metal slices."""
 STREAK_REACH_MM = 60.0
@@ -51,6 +58,8 @@ GUIDE_REACH_MM = 30.0
 """In-plane distance from metal within which that band applies: wide streaks are strong only near the metal, and
 interpolating across a run of slices would cut shapes that change fast along it (an ear lobe) farther out."""
 MIN_BONE_MM3 = 30.0
+MAX_PORE_MM2 = 100.0
+"""Holes in bone smaller than this in an axial slice (mastoid air cells, diploic gaps, small foramina) are filled."""
 _CUBE = ndimage.generate_binary_structure(3, 3)
 
 
@@ -71,32 +80,48 @@ def segment_head(volume: Volume, *, skin_hu: float = SKIN_HU, bone_hu: float = B
         raise ValueError(f"skin_hu {skin_hu} must lie below bone_hu {bone_hu}")
     hu = volume.array
     spacing = volume.spacing_mm
-    metal = _metal_runs(volume)
+    metal = _metal_runs(volume, skin_hu)
     tissue = _thresholded(hu, skin_hu, volume, metal, STREAK_WINDOW_MM[0])
     box = _bounding_box(tissue, 2 * _coarse_factors(spacing))
     if box is None:
         raise ValueError(_no_head_message(0.0, skin_hu))
     factors = _coarse_factors(spacing)
     local = tissue[box]
-    coarse_spacing = spacing * factors
-    # one voxel of erosion first: a one-voxel gap between skin and a headrest must not vanish in the blocks
-    share, counts = _block_share(_eroded_once(local), factors)
+    filled, ring, others = _coarse_head(local, factors, spacing * factors, volume.direction, skin_hu)
+    inner_box, refined = _refined(local, filled, ring, others, factors)
+    refined = fill_cavities(refined, volume.direction)  # again at full resolution: walls thinner than a block
+    head = np.zeros(volume.shape, bool)
+    head[tuple(slice(b.start + i.start, b.start + i.stop) for b, i in zip(box, inner_box, strict=True))] = refined
+    bone = _thresholded(hu, bone_hu, volume, metal, STREAK_WINDOW_MM[1], within=head)
+    return HeadMasks(head=head, bone=_without_pores(_without_specks(bone, spacing), volume))
+
+
+def _coarse_head(
+    tissue: np.ndarray, factors: np.ndarray, spacing: np.ndarray, direction: np.ndarray, skin_hu: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The head on blocks of `factors` voxels (cavities filled), the ring of blocks around it, and other tissue.
+
+    Raises ValueError when no body reaches MIN_HEAD_ML.
+    """
+    raw_share, counts = _block_share(tissue, factors)
+    # erode first: a one-voxel gap between skin and a headrest must hold a whole block to survive averaging
+    share, _ = _block_share(_eroded(tissue, np.maximum(factors - 1, 1)), factors)
     coarse = share.astype(np.int32) * 2 >= counts
-    body, body_ml = _largest_opened_body(coarse, coarse_spacing)
+    # axial cavities first (found before the erosion, which may break their walls), so that a thin wall (neck skin
+    # over the airway) is not cut off as a thin part; not coronal ones: a coronal plane cuts a cradle as a ring
+    raw = raw_share.astype(np.int32) * 2 >= counts
+    solid = _fill_holes_in_slices(raw, int(np.argmax(np.abs(direction[1]))))
+    coarse |= solid & ndimage.binary_dilation(solid & ~raw, _CUBE)  # with the walls' eroded inner layer
+    body, body_ml = _largest_opened_body(coarse, spacing)
     if body_ml < MIN_HEAD_ML:
         raise ValueError(_no_head_message(body_ml, skin_hu))
     residual = coarse & ~body
-    attached = _attached_parts(residual, body, coarse_spacing)
-    head_c = (body & ~_contact_bumps(body, residual & ~attached, coarse_spacing)) | attached
-    filled = fill_cavities(head_c, volume.direction)
+    attached = _attached_parts(residual, body, spacing)
+    head = (body & ~_contact_bumps(body, residual & ~attached, spacing)) | attached
+    filled = fill_cavities(head, direction)
     grown = ndimage.binary_dilation(filled, _CUBE)
-    others = ((_block_share(local, factors)[0] > 0) & ~grown) | (coarse & ~filled)  # tissue that is not the head
-    head = np.zeros(volume.shape, bool)
-    inner_box, refined = _refined(local, filled, grown & ~filled & ~coarse, others, factors)
-    refined = fill_cavities(refined, volume.direction)  # again at full resolution: walls thinner than a block
-    head[tuple(slice(b.start + i.start, b.start + i.stop) for b, i in zip(box, inner_box, strict=True))] = refined
-    bone = _thresholded(hu, bone_hu, volume, metal, STREAK_WINDOW_MM[1], within=head)
-    return HeadMasks(head=head, bone=_without_specks(bone, spacing))
+    others = ((raw_share > 0) & ~grown) | (coarse & ~filled)
+    return filled, grown & ~filled & ~coarse, others
 
 
 def _refined(
@@ -122,7 +147,7 @@ def _refined(
 
     local = tissue[box]
     head = local & (up(filled) | up(ring & ~near))
-    head |= local & up(near) & _dilated_once(head)
+    head |= local & up(near) & _dilated_once(head | up(filled))
     head |= up(interior)
     return box, head
 
@@ -146,23 +171,34 @@ class _MetalRun:
     region: tuple[slice, slice]
 
 
-def _metal_runs(volume: Volume, *, metal_hu: float = METAL_HU) -> list[_MetalRun]:
-    """Runs of consecutive axial slices that hold metal, each with the in-plane box around the metal.
+def _metal_runs(volume: Volume, skin_hu: float) -> list[_MetalRun]:
+    """Runs of axial slices with metal inside the body (and the slice on either side), with the box around it.
 
-    The box reaches STREAK_REACH_MM beyond the metal in the plane.
+    Metal counts when tissue fills at least EMBEDDED_SHARE of the EMBEDDED_MM square around it in its slice
+    (a filling among teeth, lips and tongue), not a wire in air; the box reaches STREAK_REACH_MM beyond it.
     """
     axis = _slice_axis(volume)
     plane = [a for a in range(3) if a != axis]
+    spacing = volume.spacing_mm[plane]
     per_slice = np.moveaxis(volume.array, axis, 0)
-    has_metal = volume.array.max(axis=tuple(plane)) > metal_hu
-    runs, _ = ndimage.label(has_metal)
-    margin = np.ceil(STREAK_REACH_MM / volume.spacing_mm[plane]).astype(int)
-    size = np.array([volume.shape[a] for a in plane])
+    embedded = np.zeros(len(per_slice), bool)
+    boxes: dict[int, np.ndarray] = {}
+    size = [2 * int(round(EMBEDDED_MM / 2 / h)) + 1 for h in spacing]
+    for index in np.flatnonzero(volume.array.max(axis=tuple(plane)) > METAL_HU):
+        values = per_slice[index]
+        share = ndimage.uniform_filter((values > skin_hu).astype(np.float32), size, mode="constant")
+        where = np.argwhere((values > METAL_HU) & (share >= EMBEDDED_SHARE))
+        if len(where):
+            embedded[index] = True
+            boxes[int(index)] = np.array([where.min(axis=0), where.max(axis=0)])
+    runs, _ = ndimage.label(ndimage.binary_dilation(embedded))  # the slices beside a filling hold part of it
+    margin = np.ceil(STREAK_REACH_MM / spacing).astype(int)
+    shape = np.array([volume.shape[a] for a in plane])
     out = []
     for (found,) in ndimage.find_objects(runs):
-        where = np.argwhere((per_slice[found] > metal_hu).any(axis=0))
-        lo = np.maximum(where.min(axis=0) - margin, 0)
-        hi = np.minimum(where.max(axis=0) + margin + 1, size)
+        corners = np.concatenate([boxes[k] for k in range(found.start, found.stop) if k in boxes])
+        lo = np.maximum(corners.min(axis=0) - margin, 0)
+        hi = np.minimum(corners.max(axis=0) + margin + 1, shape)
         region = (slice(int(lo[0]), int(hi[0])), slice(int(lo[1]), int(hi[1])))
         out.append(_MetalRun(int(found.start), int(found.stop) - 1, region))
     return out
@@ -181,7 +217,7 @@ def _thresholded(
 
     In the slices of a metal run and the one on either side, the in-plane majority of a `window_mm` window
     decides (the threshold of the median: thin streaks lose the vote, edges of anatomy keep their place).
-    Within GUIDE_REACH_MM of the metal, in the slices holding it, the outline is held within STREAK_BAND_MM of
+    Within GUIDE_REACH_MM of the metal, in the slices of the run, the outline is held within STREAK_BAND_MM of
     the one interpolated between the slices on either side of the run (shape-based interpolation of signed
     distances), and inside that band the majority is taken along a line across the direction to the metal,
     which crosses its streaks: wide streaks can neither add spikes nor cut notches.
@@ -206,14 +242,12 @@ def _thresholded(
             above = (values[index][run.region] > level).astype(np.float32)
             voted = ndimage.uniform_filter(above, size, mode="nearest") > 0.5
             slices[index][run.region] = restricted(index, run.region, voted)
-    thin = _ball(1.0, spacing)
     for run in metal:
         sides = [k for k in (run.first - 1, run.last + 1) if 0 <= k < len(slices)]
         if not sides:
             continue
         guides = {k: _signed_distance(slices[k][run.region], spacing) for k in sides}
         metal_plane = (values[run.first : run.last + 1][(slice(None), *run.region)] > METAL_HU).any(axis=0)
-        metal_plane = ndimage.binary_opening(metal_plane, thin)  # not teeth that a bright streak crosses
         if not metal_plane.any():
             continue
         distance, nearest = ndimage.distance_transform_edt(~metal_plane, sampling=spacing, return_indices=True)
@@ -301,14 +335,17 @@ def _block_share(mask: np.ndarray, factors: np.ndarray) -> tuple[np.ndarray, np.
     return total, np.broadcast_to(counts, total.shape)
 
 
-def _eroded_once(mask: np.ndarray) -> np.ndarray:
-    """Erosion by one voxel along the axes (6-neighbourhood); the array's border counts as inside."""
-    out = mask.copy()
-    for axis in range(3):
-        lead = (slice(None),) * axis + (slice(1, None),)
-        trail = (slice(None),) * axis + (slice(None, -1),)
-        out[lead] &= mask[trail]
-        out[trail] &= mask[lead]
+def _eroded(mask: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Erosion by `steps` voxels along each axis (6-neighbourhood steps); the array's border counts as inside."""
+    out = mask
+    for step in range(int(np.max(steps))):
+        shrunk = out.copy()
+        for axis in np.flatnonzero(steps > step):
+            lead = (slice(None),) * int(axis) + (slice(1, None),)
+            trail = (slice(None),) * int(axis) + (slice(None, -1),)
+            shrunk[lead] &= out[trail]
+            shrunk[trail] &= out[lead]
+        out = shrunk
     return out
 
 
@@ -360,19 +397,32 @@ def _largest_opened_body(coarse: np.ndarray, spacing: np.ndarray) -> tuple[np.nd
 
 
 def _attached_parts(residual: np.ndarray, body: np.ndarray, spacing: np.ndarray) -> np.ndarray:
-    """Pieces of `residual` that touch `body` and are small and short enough to be part of the head (ears)."""
+    """Pieces of `residual` that touch `body` and are small and short enough to be the head's (ears).
+
+    A small piece within two voxels of a large or long one goes too, and so on for ATTACHED_ROUNDS: a
+    headrest's shell that the erosion broke into bits is judged as a whole, not bit by bit.
+    """
     labels, count = ndimage.label(residual)
     if count == 0:
         return residual
-    touching = np.unique(labels[ndimage.binary_dilation(body) & residual])
+    touching = np.zeros(count + 1, bool)
+    touching[labels[ndimage.binary_dilation(body) & residual]] = True
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
-    keep = np.zeros(count + 1, bool)
+    small = np.zeros(count + 1, bool)
     voxel_ml = float(np.prod(spacing)) / 1000.0
     for index, found in enumerate(ndimage.find_objects(labels), start=1):
-        if found is None or index not in touching:
-            continue
         extent = max((s.stop - s.start) * h for s, h in zip(found, spacing, strict=True))
-        keep[index] = sizes[index] * voxel_ml <= ATTACHED_MAX_ML and extent <= ATTACHED_MAX_MM
+        small[index] = sizes[index] * voxel_ml <= ATTACHED_MAX_ML and extent <= ATTACHED_MAX_MM
+    small[0] = True
+    large = ~small
+    for _ in range(ATTACHED_ROUNDS):
+        near_large = ndimage.binary_dilation(large[labels], _CUBE, iterations=2)
+        joining = np.unique(labels[near_large & small[labels]])
+        joining = joining[joining > 0]
+        if len(joining) == 0:
+            break
+        large[joining], small[joining] = True, False
+    keep = small & touching
     keep[0] = False
     return keep[labels]
 
@@ -449,14 +499,36 @@ def _without_specks(bone: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     if box is None:
         return bone
     labels, count = ndimage.label(bone[box])
-    sizes = np.bincount(labels.ravel(), minlength=count + 1)
-    small = np.flatnonzero(sizes * float(np.prod(spacing)) < MIN_BONE_MM3)
+    keep = np.bincount(labels.ravel(), minlength=count + 1) * float(np.prod(spacing)) >= MIN_BONE_MM3
+    keep[0] = False
+    if keep[1:].all():
+        return bone
+    out = np.zeros_like(bone)
+    out[box] = keep[labels]
+    return out
+
+
+def _without_pores(bone: np.ndarray, volume: Volume) -> np.ndarray:
+    """Bone with holes smaller than MAX_PORE_MM2 in its axial slices filled: the outline, not the honeycomb."""
+    box = _bounding_box(bone, np.ones(3, int))
+    if box is None:
+        return bone
+    axis = _slice_axis(volume)
+    structure = np.zeros((3, 3, 3), bool)
+    plane = [slice(None)] * 3
+    plane[axis] = 1
+    structure[tuple(plane)] = ndimage.generate_binary_structure(2, 1)
+    local = bone[box]
+    labels, count = ndimage.label(~local, structure)
+    pixel_mm2 = float(np.prod([h for a, h in enumerate(volume.spacing_mm) if a != axis]))
+    small = np.bincount(labels.ravel(), minlength=count + 1) * pixel_mm2 < MAX_PORE_MM2
+    for a in range(3):
+        if a != axis:  # what reaches the edge of a slice is no pore
+            small[np.take(labels, 0, axis=a)] = False
+            small[np.take(labels, -1, axis=a)] = False
+    small[0] = False
     out = bone.copy()
-    region = out[box]
-    objects = ndimage.find_objects(labels)
-    for label in small[small > 0]:
-        found = objects[label - 1]
-        region[found][labels[found] == label] = False
+    out[box] |= small[labels]
     return out
 
 
