@@ -53,7 +53,7 @@ KNOWN_ORIENTATION_TILT_DEG = 20.0
 DISTINCT_DEG = 5.0
 FINE_CANDIDATES = 3
 """The best coarse poses (at least 5 degrees apart) each get a fine fit; the one matching most bone wins ..."""
-CONVINCING_SHARE = 0.9
+CONVINCING_SHARE = 0.8
 """... unless one already matches this much of the bone in view: no other pose could beat it by much."""
 
 
