@@ -75,8 +75,7 @@ def plan_cases(inputs: list[Path], metadata: Path | None) -> list[Case]:
                 records = list(csv.DictReader(fh))
         except OSError as exc:
             raise ValueError(f"{metadata}: unreadable metadata ({exc})") from exc
-        missing = [c for c in ("subject_id",) if records and c not in records[0]]
-        if missing or not records:
+        if not records or "subject_id" not in records[0]:
             raise ValueError(f"{metadata}: a metadata table needs a header with columns {', '.join(METADATA_COLUMNS)}")
         for r in records:
             sid = r["subject_id"].strip()

@@ -16,7 +16,7 @@ import trimesh
 
 from facegen import __version__
 from facegen.data.alignment.canonical import Alignment, AlignmentError, align_head
-from facegen.data.representations.build import HeadRepresentations, RepresentationSpec, face_region_mask, represent
+from facegen.data.representations.build import HeadRepresentations, RepresentationSpec, represent
 from facegen.data.representations.depth_map import DepthMap, render_depth_map
 from facegen.data.representations.voxel_grid import voxelize
 from facegen.data.scans.meshes import MESH_SUFFIXES, read_skull_mesh
@@ -194,7 +194,7 @@ def head_representations(head: IngestedHead, spec: RepresentationSpec) -> HeadRe
     return HeadRepresentations(
         skull_depth=render_depth_map(head.skull, spec.view),
         face_depth=empty,
-        face_region=face_region_mask(spec.view) & False,
+        face_region=np.zeros(spec.view.shape, bool),
         skull_grid=voxelize(head.skull, spec.grid),
         face_grid=None,
     )
