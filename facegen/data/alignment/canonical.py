@@ -108,5 +108,6 @@ def align_head(
             f"automatic alignment failed: only {fit.inlier_share:.0%} of the skull model found matching bone. "
             "Check that the bone threshold suits the scan, or give porions and orbitale with --landmarks FILE"
         )
-    landmarks = {k: v for k, v in fit.landmarks.items()}
-    return Alignment(_frame(landmarks), landmarks, "automatic: skull model fit", fit.inlier_share, fit.residual_mm)
+    return Alignment(
+        _frame(fit.landmarks), fit.landmarks, "automatic: skull model fit", fit.inlier_share, fit.residual_mm
+    )

@@ -48,6 +48,16 @@ def _tissue_summary(results) -> dict[str, dict[str, float]]:
     return out
 
 
+def subject_counts(subjects, splits: dict[str, str]) -> dict[str, dict[str, int]]:
+    """Subjects per split, sex, BMI band and group ("unknown" where not known)."""
+    return {
+        "split": dict(sorted(Counter(splits.values()).items())),
+        "sex": dict(sorted(Counter(s.sex.value if s.sex else "unknown" for s in subjects).items())),
+        "bmi_band": dict(sorted(Counter(bmi_band(s.bmi) for s in subjects).items())),
+        "group": dict(sorted(Counter(s.group or "unknown" for s in subjects).items())),
+    }
+
+
 def build_card(
     stage: Path,
     results,
@@ -72,12 +82,7 @@ def build_card(
         "seed": seed,
         "n_subjects": len(results),
         "ct": ct,
-        "counts": {
-            "split": dict(sorted(Counter(splits.values()).items())),
-            "sex": dict(sorted(Counter(s.sex.value if s.sex else "unknown" for s in subjects).items())),
-            "bmi_band": dict(sorted(Counter(bmi_band(s.bmi) for s in subjects).items())),
-            "group": dict(sorted(Counter(s.group or "unknown" for s in subjects).items())),
-        },
+        "counts": subject_counts(subjects, splits),
         "floor": {
             "definition": "distance between the true face and the noise-free face (what skull and metadata imply); "
             "no predictor beats it on average",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -22,9 +21,9 @@ import numpy as np
 
 from facegen import __version__
 from facegen.data.dataset import layout
-from facegen.data.dataset.card import FRAME, file_manifest
-from facegen.data.dataset.split import bmi_band, stratified_split
-from facegen.data.dataset.writer import create_arrays, write_table
+from facegen.data.dataset.card import FRAME, file_manifest, subject_counts
+from facegen.data.dataset.split import stratified_split
+from facegen.data.dataset.writer import create_arrays, representation_arrays, write_table
 from facegen.data.scans.ingest import IngestOptions, head_representations, ingest_input
 from facegen.data.subject import Subject
 from facegen.io.atomic import staged_directory, write_bytes_atomic, write_json_atomic
@@ -147,24 +146,10 @@ def process_case(case: Case, *, out: Path, options: IngestOptions) -> CaseOutcom
             save_figure(
                 alignment_figure(head.skull, head.face, shown, f"{sid}: canonical alignment"), stage / "alignment.png"
             )
-            np.savez_compressed(stage / "arrays.npz", **_arrays(rep, options))
+            np.savez_compressed(stage / "arrays.npz", **representation_arrays(rep, options.spec))
     except Exception as exc:  # one case's failure is reported, never fatal to the batch
         return CaseOutcome(sid, False, f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc))
     return CaseOutcome(sid, True)
-
-
-def _arrays(rep, options: IngestOptions) -> dict[str, np.ndarray]:
-    grid_shape = options.spec.grid.shape
-    return {
-        "skull_depth": rep.skull_depth.depth_mm.astype(np.float32),
-        "face_depth": rep.face_depth.depth_mm.astype(np.float32),
-        "noise_free_face_depth": np.zeros(options.spec.view.shape, np.float32),
-        "skull_mask": rep.skull_depth.mask.astype(np.uint8),
-        "face_mask": rep.face_depth.mask.astype(np.uint8),
-        "face_region": rep.face_region.astype(np.uint8),
-        "skull_grid": rep.skull_grid.occupancy,
-        "face_grid": rep.face_grid.occupancy if rep.face_grid is not None else np.zeros(grid_shape, np.uint8),
-    }
 
 
 def _subject_with_header(case: Case, folder: Path) -> Subject:
@@ -208,11 +193,7 @@ def _assemble(out: Path, cases: list[Case], outcomes: list[CaseOutcome], options
                 "force_intensity": options.force_intensity,
                 "keep_sex_age": options.keep_sex_age,
             },
-            "counts": {
-                "split": dict(sorted(Counter(splits.values()).items())),
-                "sex": dict(sorted(Counter(s.sex.value if s.sex else "unknown" for s in subjects).items())),
-                "bmi_band": dict(sorted(Counter(bmi_band(s.bmi) for s in subjects).items())),
-            },
+            "counts": subject_counts(subjects, splits),
             "noise_free_face": False,
             "representation": options.spec.to_dict(),
             "frame": FRAME,

@@ -23,7 +23,7 @@ from facegen import __version__
 from facegen.data.dataset import layout
 from facegen.data.dataset.card import build_card
 from facegen.data.dataset.split import stratified_split
-from facegen.data.representations.build import RepresentationSpec, represent
+from facegen.data.representations.build import HeadRepresentations, RepresentationSpec, represent
 from facegen.data.subject import Subject
 from facegen.io.atomic import staged_directory, write_bytes_atomic, write_json_atomic
 
@@ -89,17 +89,25 @@ def synthesize_subject(index: int, *, seed: int, spec: RepresentationSpec, stage
     region = rep.face_region
     nf = rep.noise_free_face_depth
     floor_depth = float(np.abs(rep.face_depth.depth_mm - nf.depth_mm)[region & nf.mask].mean())
-    arrays = {
-        "skull_depth": rep.skull_depth.depth_mm,
-        "face_depth": rep.face_depth.depth_mm,
-        "noise_free_face_depth": nf.depth_mm,
+    arrays = representation_arrays(rep, spec)
+    return SubjectResult(index, subject, head.floor_mm, floor_depth, head.tissue_depth_mm, arrays)
+
+
+def representation_arrays(rep: HeadRepresentations, spec: RepresentationSpec) -> dict[str, np.ndarray]:
+    """One subject's stored arrays; what a head lacks (noise-free face, face) is stored as zeros."""
+    nf = rep.noise_free_face_depth
+    return {
+        "skull_depth": rep.skull_depth.depth_mm.astype(np.float32),
+        "face_depth": rep.face_depth.depth_mm.astype(np.float32),
+        "noise_free_face_depth": nf.depth_mm.astype(np.float32)
+        if nf is not None
+        else np.zeros(spec.view.shape, np.float32),
         "skull_mask": rep.skull_depth.mask.astype(np.uint8),
         "face_mask": rep.face_depth.mask.astype(np.uint8),
-        "face_region": region.astype(np.uint8),
+        "face_region": rep.face_region.astype(np.uint8),
         "skull_grid": rep.skull_grid.occupancy,
-        "face_grid": rep.face_grid.occupancy,
+        "face_grid": rep.face_grid.occupancy if rep.face_grid is not None else np.zeros(spec.grid.shape, np.uint8),
     }
-    return SubjectResult(index, subject, head.floor_mm, floor_depth, head.tissue_depth_mm, arrays)
 
 
 def create_arrays(root: Path, n: int, spec: RepresentationSpec) -> zarr.Group:
