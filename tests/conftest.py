@@ -50,3 +50,17 @@ def small_dataset(tmp_path_factory, generator) -> Path:
     out = tmp_path_factory.mktemp("ds") / "small"
     write_synthetic_dataset(out, n=10, seed=3, spec=SMALL_SPEC, workers=1)
     return out
+
+
+TINY_SPEC = RepresentationSpec(DepthView(shape=(64, 64), pixel_mm=4.0), GridSpec(shape=(16, 16, 16)))
+"""Tiny representations for training tests (4 mm pixels): a step takes a fraction of a second on a CPU."""
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory, generator) -> Path:
+    """A 24-subject dataset at 64^2 for trainer tests."""
+    from facegen.data.dataset.writer import write_synthetic_dataset
+
+    out = tmp_path_factory.mktemp("ds") / "tiny"
+    write_synthetic_dataset(out, n=24, seed=5, spec=TINY_SPEC, workers=1)
+    return out

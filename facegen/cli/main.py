@@ -39,6 +39,21 @@ def parse_grid(text: str) -> tuple[int, int, int]:
     return tuple(sizes)
 
 
+FIELD_OF_VIEW_MM = 256.0
+"""Depth maps and grids cover the same 256 mm square/cube whatever their size (2 mm pixels at 128^2)."""
+
+
+def representation_spec(size: int, grid: str):
+    """The representation spec of `--size` and `--grid`: square depth maps over the 256 mm field of view."""
+    from facegen.data.representations.build import RepresentationSpec
+    from facegen.data.representations.depth_map import DepthView
+    from facegen.data.representations.voxel_grid import GridSpec
+
+    return RepresentationSpec(
+        DepthView(shape=(size, size), pixel_mm=FIELD_OF_VIEW_MM / size), GridSpec(shape=parse_grid(grid))
+    )
+
+
 @app.command()
 def version() -> None:
     """Print the facegen version."""
@@ -51,18 +66,15 @@ def synth(
     n: Annotated[int, typer.Option("--n", min=1, help="Number of subjects.")] = 100,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same dataset, byte for byte.")] = 0,
     ct: Annotated[bool, typer.Option("--ct", help="Also write a CT-like NIfTI volume per subject.")] = False,
-    size: Annotated[int, typer.Option(help="Depth-map size in pixels (square, 1 mm per pixel).")] = 256,
+    size: Annotated[int, typer.Option(help="Depth-map size in pixels over a 256 mm square (256: 1 mm pixels).")] = 256,
     grid: Annotated[str, typer.Option(help="Voxel grid: N or NXxNYxNZ over a 256 mm cube.")] = "128",
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = min(2, os.cpu_count() or 1),
     overwrite: Annotated[bool, typer.Option(help="Replace an existing dataset folder.")] = False,
 ) -> None:
     """Generate synthetic skull/face heads with known ground truth and write them as a dataset."""
     from facegen.data.dataset.writer import write_synthetic_dataset
-    from facegen.data.representations.build import RepresentationSpec
-    from facegen.data.representations.depth_map import DepthView
-    from facegen.data.representations.voxel_grid import GridSpec
 
-    spec = RepresentationSpec(DepthView(shape=(size, size)), GridSpec(shape=parse_grid(grid)))
+    spec = representation_spec(size, grid)
     from facegen.cli.progress import progress_bar
 
     try:
@@ -105,7 +117,7 @@ def ingest(
     ] = False,
     series: Annotated[int | None, typer.Option(help="DICOM series number to use when a study holds several.")] = None,
     mesh_units: Annotated[str, typer.Option(help="Units of skull meshes: mm, cm, m or in.")] = "mm",
-    size: Annotated[int, typer.Option(help="Depth-map size in pixels (square, 1 mm per pixel).")] = 256,
+    size: Annotated[int, typer.Option(help="Depth-map size in pixels over a 256 mm square (256: 1 mm pixels).")] = 256,
     grid: Annotated[str, typer.Option(help="Voxel grid: N or NXxNYxNZ over a 256 mm cube.")] = "128",
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = min(2, os.cpu_count() or 1),
 ) -> None:
@@ -115,15 +127,12 @@ def ingest(
     Exit code 2 when some cases failed (the dataset holds the rest)."""
     from facegen.cli.progress import progress_bar
     from facegen.data.dataset.ingest import ingest_dataset, work_dir
-    from facegen.data.representations.build import RepresentationSpec
-    from facegen.data.representations.depth_map import DepthView
-    from facegen.data.representations.voxel_grid import GridSpec
     from facegen.data.scans.ingest import IngestOptions
 
     options = IngestOptions(
         skin_hu=skin_hu, bone_hu=bone_hu, hu_offset=hu_offset, force_intensity=force_intensity,
         keep_sex_age=keep_sex_age, series=series, mesh_units=mesh_units,
-        spec=RepresentationSpec(DepthView(shape=(size, size)), GridSpec(shape=parse_grid(grid))),
+        spec=representation_spec(size, grid),
     )  # fmt: skip
     try:
         with progress_bar() as bar:
@@ -163,6 +172,102 @@ def models() -> None:
     for name, cls in families().items():
         table.add_row(name, cls.description)
     console.print(table)
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Option(help="Model family (see `facegen models`).")],
+    data: Annotated[Path, typer.Option(help="Dataset folder (its train split is used; val for validation).")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints, TensorBoard logs, model, run.json.")],
+    config: Annotated[Path | None, typer.Option(help="TOML or JSON config; [model] holds options.")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="key=value, e.g. steps=500 or model.lambda_l1=50 (repeatable).")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint in --out (fresh if none).")] = False,
+) -> None:
+    """Train or fit a model family on a dataset. Under torchrun, every process runs this same command (DDP)."""
+    from facegen.cli.progress import progress_bar
+    from facegen.training.config import load_config
+    from facegen.training.loop import train_run
+
+    try:
+        cfg = load_config(config, set_ or [], model=model)
+        with progress_bar() as bar:
+            task = bar.add_task(f"training {model}", total=cfg.steps)
+
+            def on_progress(step: int, total: int, losses: dict[str, float]) -> None:
+                shown = ", ".join(f"{k} {v:.3g}" for k, v in losses.items())
+                bar.update(task, completed=step, description=f"training {model}: {shown}")
+
+            record = train_run(cfg, data, out, resume=resume, on_progress=on_progress)
+    except (ValueError, FileExistsError) as exc:
+        _fail(str(exc))
+    if record:
+        figures = ", ".join(f"{k} {v:.3g}" for k, v in record["figures"].items())
+        console.print(f"trained {model} into {out / 'model'} in {record['seconds']:.0f} s; {figures}")
+
+
+@app.command()
+def evaluate(
+    run: Annotated[list[Path], typer.Option("--run", help="Run folder of a trained model (repeatable).")],
+    data: Annotated[Path, typer.Option(help="Dataset folder.")],
+    split: Annotated[str, typer.Option(help="Split to score: test, val or train.")] = "test",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file.")] = None,
+) -> None:
+    """Score trained models on a dataset split and print them beside the dataset's floor."""
+    from facegen.cli.tables import print_comparison
+    from facegen.evaluation.compare import comparison_record
+    from facegen.io.atomic import write_json_atomic
+
+    try:
+        record = comparison_record(run, data, split)
+    except ValueError as exc:
+        _fail(str(exc))
+    print_comparison(record, console)
+    if json_out is not None:
+        write_json_atomic(json_out, record)
+        console.print(f"wrote {json_out}")
+
+
+@app.command()
+def slurm(
+    model: Annotated[str, typer.Option(help="Model family.")],
+    data: Annotated[Path, typer.Option(help="Dataset folder (as the cluster nodes see it).")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder (a sweep puts one run per task under it).")],
+    job_dir: Annotated[Path, typer.Option(help="Where to write train.sbatch, sweep.tsv and logs/.")],
+    config: Annotated[Path | None, typer.Option(help="Config file passed to every task.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="key=value for every task (repeatable).")] = None,
+    sweep: Annotated[
+        list[str] | None, typer.Option(help="key=v1,v2,...: one array task per combination (repeatable).")
+    ] = None,
+    nodes: Annotated[int, typer.Option(min=1)] = 1,
+    gpus_per_node: Annotated[int, typer.Option(min=1)] = 1,
+    cpus_per_gpu: Annotated[int, typer.Option(min=1)] = 8,
+    mem_gb: Annotated[int, typer.Option(min=1)] = 64,
+    time: Annotated[str, typer.Option(help="Wall-time limit, HH:MM:SS or D-HH:MM:SS.")] = "24:00:00",
+    partition: Annotated[str | None, typer.Option()] = None,
+    account: Annotated[str | None, typer.Option()] = None,
+    job_name: Annotated[str, typer.Option()] = "facegen-train",
+) -> None:
+    """Write a SLURM job (torchrun across nodes and GPUs, requeue on preemption) or a sweep as a job array."""
+    from facegen.training.config import load_config
+    from facegen.training.slurm import SlurmResources, expand_sweep, write_slurm_job
+
+    try:
+        load_config(config, set_ or [], model=model)  # refuse a bad config here, not on the cluster
+        for combination in expand_sweep(sweep) if sweep else []:
+            load_config(config, [*(set_ or []), *(f"{k}={v}" for k, v in combination.items())], model=model)
+        resources = SlurmResources(
+            nodes=nodes, gpus_per_node=gpus_per_node, cpus_per_gpu=cpus_per_gpu, mem_gb=mem_gb, time=time,
+            partition=partition, account=account,
+        )  # fmt: skip
+        script = write_slurm_job(
+            job_dir, model=model, data=data.resolve(), run=out.resolve(), config=config.resolve() if config else None,
+            overrides=set_ or [], resources=resources, sweep=sweep or None, job_name=job_name,
+        )  # fmt: skip
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(f"wrote {script}; submit it with: sbatch {script}")
 
 
 @data_app.command("info")

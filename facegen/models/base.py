@@ -7,15 +7,21 @@ enters as three standardised features; an unknown value is 0 (the population cen
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
 
 from facegen.data.dataset.reader import Dataset
 from facegen.data.subject import Sex, Subject
+
+if TYPE_CHECKING:
+    import torch
 
 AGE_CENTRE_YEARS, AGE_SCALE_YEARS = 50.0, 20.0
 BMI_CENTRE, BMI_SCALE = 26.0, 6.0
@@ -42,6 +48,8 @@ class DepthData:
     face_region: np.ndarray
     metadata: np.ndarray
     noise_free_face_depth: np.ndarray | None = None
+    skull_landmarks: dict[str, np.ndarray] | None = None
+    """Canonical (N, 3) mm per skull landmark that every subject's landmarks.json has (None: no files)."""
 
     @staticmethod
     def load(root: Path | str, split: str | None) -> DepthData:
@@ -66,10 +74,32 @@ class DepthData:
             face_region=take("face_region", bool),
             metadata=np.stack([metadata_features(r.subject) for r in rows]),
             noise_free_face_depth=take("noise_free_face_depth", np.float32) if has_noise_free else None,
+            skull_landmarks=_skull_landmarks(ds, [r.subject.subject_id for r in rows]),
         )
 
     def __len__(self) -> int:
         return len(self.subjects)
+
+
+def _skull_landmarks(ds: Dataset, subject_ids: list[str]) -> dict[str, np.ndarray] | None:
+    """The skull landmarks all subjects share, stacked per name; None when a subject has no landmark file."""
+    per_subject = []
+    for subject_id in subject_ids:
+        path = ds.paths.subject_dir(subject_id) / "landmarks.json"
+        if not path.exists():
+            return None
+        per_subject.append(json.loads(path.read_text()).get("skull", {}))
+    shared = set.intersection(*(set(p) for p in per_subject))
+    return {name: np.array([p[name] for p in per_subject], np.float64) for name in sorted(shared)} or None
+
+
+CLAIMED_SHARE = 0.5
+"""A learned model answers for the pixels where at least half of its training faces were seen."""
+
+
+def claimed_pixels(face_mask: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels seen in at least CLAIMED_SHARE of the training faces (N, H, W)."""
+    return face_mask.mean(axis=0) >= CLAIMED_SHARE
 
 
 @dataclass(frozen=True)
@@ -95,6 +125,8 @@ class FaceModel(ABC):
 
     family: ClassVar[str]
     description: ClassVar[str]
+    stochastic: ClassVar[bool] = True
+    """False for a model that gives one face per input whatever the seed (it returns a single sample)."""
 
     @abstractmethod
     def fit(self, data: DepthData, *, seed: int = 0) -> dict[str, float]:
@@ -106,6 +138,13 @@ class FaceModel(ABC):
     ) -> Reconstruction:
         """Face depth samples for one skull depth map (H, W) and the subject's metadata."""
 
+    def reconstruct_many(self, data: DepthData, *, seed: int = 0, n_samples: int = 1) -> list[Reconstruction]:
+        """Faces for every subject of a data set (families override this to batch)."""
+        return [
+            self.reconstruct(data.skull_depth[i], data.skull_mask[i], s, seed=seed, n_samples=n_samples)
+            for i, s in enumerate(data.subjects)
+        ]
+
     @abstractmethod
     def save(self, folder: Path) -> None:
         """Write the fitted state into a folder (atomically, file by file)."""
@@ -114,3 +153,45 @@ class FaceModel(ABC):
     @abstractmethod
     def load(cls, folder: Path) -> FaceModel:
         """A model from a folder written by `save`."""
+
+
+class TrainableModel(FaceModel):
+    """A neural family trained in steps by the shared trainer (`facegen.training`), 2D or 3D alike.
+
+    The trainer owns devices, precision, data order, distribution and checkpoints; the family owns its
+    networks, optimisers and what one step does.
+    """
+
+    @abstractmethod
+    def networks(self) -> dict[str, torch.nn.Module]:
+        """Every network with weights, by name (the trainer moves, wraps and checkpoints them)."""
+
+    @abstractmethod
+    def training_set(self, data: DepthData) -> TrainingSet:
+        """The training tensors, cut into batches by the trainer."""
+
+    @abstractmethod
+    def prepare(self, data: DepthData) -> None:
+        """Learn what is not learned by gradient (e.g. the pixels the model claims) from the training data."""
+
+    @abstractmethod
+    def optimizers(self, lr: float, betas: tuple[float, float]) -> dict[str, torch.optim.Optimizer]:
+        """One optimiser per network group, by name."""
+
+    @abstractmethod
+    def training_step(
+        self,
+        nets: dict[str, torch.nn.Module],
+        optimizers: dict[str, torch.optim.Optimizer],
+        batch: dict[str, torch.Tensor],
+        autocast: Callable[[], AbstractContextManager],
+    ) -> dict[str, float]:
+        """One optimisation step on a batch with `nets` (possibly DDP-wrapped); returns named losses."""
+
+
+class TrainingSet(Protocol):
+    """What the trainer needs of training data: a length and batches by index."""
+
+    def __len__(self) -> int: ...
+
+    def batch(self, index: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]: ...

@@ -15,11 +15,8 @@ import numpy as np
 
 from facegen.data.subject import Subject
 from facegen.io.atomic import write_bytes_atomic, write_json_atomic
-from facegen.models.base import DepthData, FaceModel, Reconstruction, metadata_features
+from facegen.models.base import DepthData, FaceModel, Reconstruction, claimed_pixels, metadata_features
 from facegen.models.registry import register
-
-CLAIMED_SHARE = 0.5
-"""The model answers for the pixels where at least half of the training faces were seen."""
 
 
 def _filled(depth: np.ndarray, mask: np.ndarray, fill: np.ndarray) -> np.ndarray:
@@ -74,7 +71,7 @@ class StatisticalShapeRegression(FaceModel):
             "skull_sd": skull_sd,
             "face_mean": face_mean,
             "face_modes": face_modes,
-            "claimed": face_mask.mean(axis=0) >= CLAIMED_SHARE,
+            "claimed": claimed_pixels(face_mask),
         }
         design = self._design(self._skull_scores(data.skull_depth, data.skull_mask), data.metadata)
         target = (y - face_mean) @ face_modes.T
