@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from facegen.cli.progress import progress_bar
+from facegen.cli.tables import print_comparison
 from facegen.data.dataset.verify import verify_dataset
 from facegen.data.dataset.writer import write_synthetic_dataset
+from facegen.data.representations.build import RepresentationSpec
+from facegen.data.representations.depth_map import DepthView
+from facegen.data.representations.voxel_grid import GridSpec
+from facegen.evaluation.compare import comparison_record
+from facegen.io.atomic import write_json_atomic
+from facegen.training.config import load_config
+from facegen.training.loop import train_run
 from facegen.viz.gallery import save_gallery
 from facegen.viz.show import show_subject
 
@@ -26,14 +35,42 @@ def _tissue_table(card: dict) -> Table:
     return table
 
 
-def run_demo(out: Path, *, n: int, seed: int, console: Console) -> dict:
-    """Generate `n` heads into OUT/dataset, verify them, draw one subject and a gallery; returns the card."""
+DEMO_SPEC = RepresentationSpec(DepthView(shape=(128, 128), pixel_mm=2.0), GridSpec(shape=(32, 32, 32)))
+"""Small representations: 128^2 depth maps at 2 mm over the 256 mm field of view, 32^3 grids."""
+DEMO_MODELS = {
+    "template": [],
+    "pca": [],
+    "gan2d": ["batch_size=8", "lr=5e-4", "model.channels=[16,32,64,128]", "model.discriminator_channels=32"],
+}
+"""The families the demo trains, with the small GAN's settings (its steps come from --gan-steps)."""
+
+
+def train_models(dataset: Path, runs: Path, *, seed: int, gan_steps: int, console: Console) -> list[Path]:
+    """Fit or train every demo model into RUNS/NAME; returns the run folders."""
+    folders = []
+    for family, settings in DEMO_MODELS.items():
+        overrides = [*settings, f"seed={seed}"] + ([f"steps={gan_steps}", f"eval_every={gan_steps}"]
+                                                    if family == "gan2d" else [])  # fmt: skip
+        config = load_config(None, overrides, model=family)
+        run = runs / family
+        if run.exists():
+            shutil.rmtree(run)
+        with progress_bar() as bar:
+            task = bar.add_task(f"training {family}", total=config.steps if family == "gan2d" else None)
+            record = train_run(config, dataset, run, on_progress=lambda step, *_, t=task: bar.update(t, completed=step))
+        console.print(f"{family}: validation MAE {record['figures']['val_mae_mm']:.2f} mm, {record['seconds']:.0f} s")
+        folders.append(run)
+    return folders
+
+
+def run_demo(out: Path, *, n: int, seed: int, gan_steps: int, console: Console) -> dict:
+    """Generate `n` heads into OUT/dataset, verify and draw them, train every model and compare them."""
     out.mkdir(parents=True, exist_ok=True)
     dataset = out / "dataset"
     with progress_bar() as bar:
         task = bar.add_task("synthesising heads", total=n)
         card = write_synthetic_dataset(
-            dataset, n=n, seed=seed, workers=2, overwrite=True, on_subject=lambda _: bar.advance(task)
+            dataset, n=n, seed=seed, spec=DEMO_SPEC, workers=2, overwrite=True, on_subject=lambda _: bar.advance(task)
         )
     problems = verify_dataset(dataset)
     if problems:
@@ -48,5 +85,9 @@ def run_demo(out: Path, *, n: int, seed: int, console: Console) -> dict:
         f"floor (true vs noise-free face): {floor['surface_mm']['mean']:.2f} mm surface, "
         f"{floor['depth_mae_mm']['mean']:.2f} mm depth MAE over the face region"
     )
-    console.print(f"pictures: {out / 'subject.png'}, {out / 'gallery.png'}; dataset: {dataset}")
+    runs = train_models(dataset, out / "runs", seed=seed, gan_steps=gan_steps, console=console)
+    record = comparison_record(runs, dataset, "test")
+    write_json_atomic(out / "comparison.json", record)
+    print_comparison(record, console)
+    console.print(f"pictures: {out / 'subject.png'}, {out / 'gallery.png'}; dataset: {dataset}; runs: {out / 'runs'}")
     return card

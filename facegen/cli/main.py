@@ -317,13 +317,14 @@ def show(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo's outputs.")] = Path("demo-output"),
-    n: Annotated[int, typer.Option(min=3, help="Subjects to generate.")] = 24,
+    n: Annotated[int, typer.Option(min=12, help="Subjects to generate.")] = 80,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    gan_steps: Annotated[int, typer.Option(min=1, help="Training steps of the small GAN.")] = 300,
 ) -> None:
-    """Run the main job end to end on embedded defaults: generate a small dataset and draw it."""
+    """Run the main job end to end on embedded defaults: synthetic heads, every model trained and compared."""
     from facegen.cli.demo import run_demo
 
-    run_demo(out, n=n, seed=seed, console=console)
+    run_demo(out, n=n, seed=seed, gan_steps=gan_steps, console=console)
 
 
 if __name__ == "__main__":

@@ -39,4 +39,6 @@ def comparison_table(record: dict[str, Any]) -> Table:
 
 
 def print_comparison(record: dict[str, Any], console: Console) -> None:
-    console.print(comparison_table(record), width=max(console.width, 132))
+    """Print the comparison at least 132 columns wide (a narrow log would fold every figure in two)."""
+    wide = Console(width=max(console.width, 132), force_terminal=console.is_terminal, color_system=console.color_system)
+    wide.print(comparison_table(record))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 import numpy as np
 
 from facegen.data.dataset.reader import Dataset
+from facegen.data.representations.depth_map import DepthView
 from facegen.data.subject import Sex, Subject
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ class DepthData:
     noise_free_face_depth: np.ndarray | None = None
     skull_landmarks: dict[str, np.ndarray] | None = None
     """Canonical (N, 3) mm per skull landmark that every subject's landmarks.json has (None: no files)."""
+    view: DepthView | None = None
+    """Where the depth maps look (pixel size, centre), from the dataset card."""
 
     @staticmethod
     def load(root: Path | str, split: str | None) -> DepthData:
@@ -75,6 +78,7 @@ class DepthData:
             metadata=np.stack([metadata_features(r.subject) for r in rows]),
             noise_free_face_depth=take("noise_free_face_depth", np.float32) if has_noise_free else None,
             skull_landmarks=_skull_landmarks(ds, [r.subject.subject_id for r in rows]),
+            view=ds.spec.view,
         )
 
     def __len__(self) -> int:

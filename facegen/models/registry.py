@@ -20,6 +20,7 @@ def register(cls: type[FaceModel]) -> type[FaceModel]:
 def _load_builtin() -> None:
     """Import the built-in families (each registers itself)."""
     import facegen.models.baselines.pca  # noqa: F401
+    import facegen.models.baselines.template  # noqa: F401
     import facegen.models.gan.cgan  # noqa: F401
 
 

@@ -1,0 +1,84 @@
+"""Benchmark of the first models: template, statistical shape regression and the 2.5D GAN, side by side.
+
+1. A synthetic dataset of 600 subjects at 128^2 (2 mm pixels; 420 train / 90 val / 90 test), written
+   once into the output folder (reused when it is already there).
+2. Each model trained by `facegen train` in its own process, timed, with its peak memory (max RSS);
+   the GAN with configs/gan2d-cpu-128.toml (about 15 minutes on 2 cores).
+3. `facegen evaluate`'s comparison on the held-out test split, beside the dataset's floor, and each
+   model's mean absolute error as a ratio to the template's.
+
+    .venv/bin/python bench/models.py [--out bench-output/models] [--n 600] [--only template pca gan2d]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from report import print_summary
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_TARGET_MIN = 15.0
+CONFIGS = {"template": None, "pca": None, "gan2d": ROOT / "configs" / "gan2d-cpu-128.toml"}
+
+
+def run_timed(command: list[str]) -> tuple[float, float]:
+    """Run a command; wall seconds and its peak RSS in MiB (from wait4)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise SystemExit(f"{' '.join(command)} failed with exit code {process.returncode}")
+    return time.perf_counter() - start, usage.ru_maxrss / 1024.0
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=ROOT / "bench-output" / "models")
+    p.add_argument("--n", type=int, default=600)
+    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--only", nargs="+", choices=sorted(CONFIGS), default=list(CONFIGS))
+    args = p.parse_args(argv)
+    facegen = [sys.executable, "-m", "facegen.cli.main"]
+    data = args.out / "dataset"
+    if not (data / "dataset.json").exists():
+        run_timed([*facegen, "synth", "--n", str(args.n), "--seed", str(args.seed), "--size", "128", "--grid", "32",
+                   "--out", str(data), "--overwrite"])  # fmt: skip
+    rows, figures = [], {}
+    for family in args.only:
+        run = args.out / "runs" / family
+        shutil.rmtree(run, ignore_errors=True)
+        command = [*facegen, "train", "--model", family, "--data", str(data), "--out", str(run)]
+        if CONFIGS[family] is not None:
+            command += ["--config", str(CONFIGS[family])]
+        seconds, peak = run_timed(command)
+        figures[family] = {"train_seconds": seconds, "peak_rss_mib": peak}
+        budget = f"{seconds / 60 / TRAIN_TARGET_MIN:.2f}x the {TRAIN_TARGET_MIN:.0f} min budget"
+        rows.append((f"{family}: training (process wall)", f"{seconds / 60:.1f} min ({budget})"))
+        rows.append((f"{family}: peak memory", f"{peak:.0f} MiB"))
+    runs = [str(args.out / "runs" / family) for family in args.only]
+    evaluate = [*facegen, "evaluate", "--data", str(data), "--json", str(args.out / "comparison.json")]
+    for run in runs:
+        evaluate += ["--run", run]
+    run_timed(evaluate)
+    record = json.loads((args.out / "comparison.json").read_text())
+    mae = {m["name"]: m["summary"]["mae_mm"] for m in record["models"]}
+    for name, value in mae.items():
+        ratio = f" ({value['mean'] / mae['template']['mean']:.2f}x template)" if "template" in mae else ""
+        rows.append((f"{name}: test MAE", f"{value['mean']:.2f} +- {value['sd']:.2f} mm{ratio}"))
+        figures[name] = figures.get(name, {}) | {"test_mae_mm": value["mean"]}
+    if record["floor"]:
+        rows.append(("floor (noise-free face): test MAE", f"{record['floor']['summary']['mae_mm']['mean']:.2f} mm"))
+    figures["comparison"] = record
+    print_summary(rows, figures)
+
+
+if __name__ == "__main__":
+    main()
