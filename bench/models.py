@@ -7,7 +7,7 @@
 3. `facegen evaluate`'s comparison on the held-out test split, beside the dataset's floor, and each
    model's mean absolute error as a ratio to the template's.
 
-    .venv/bin/python bench/models.py [--out bench-output/models] [--n 600] [--only template pca gan2d]
+    .venv/bin/python bench/models.py [--out bench-output/models] [--n 600] [--only template pca gan2d] [--data DIR]
 """
 
 from __future__ import annotations
@@ -45,9 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n", type=int, default=600)
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--only", nargs="+", choices=sorted(CONFIGS), default=list(CONFIGS))
+    p.add_argument("--data", type=Path, help="an existing dataset to use instead of OUT/dataset")
     args = p.parse_args(argv)
     facegen = [sys.executable, "-m", "facegen.cli.main"]
-    data = args.out / "dataset"
+    data = args.data or args.out / "dataset"
     if not (data / "dataset.json").exists():
         run_timed([*facegen, "synth", "--n", str(args.n), "--seed", str(args.seed), "--size", "128", "--grid", "32",
                    "--out", str(data), "--overwrite"])  # fmt: skip
@@ -64,18 +65,18 @@ def main(argv: list[str] | None = None) -> None:
         rows.append((f"{family}: training (process wall)", f"{seconds / 60:.1f} min ({budget})"))
         rows.append((f"{family}: peak memory", f"{peak:.0f} MiB"))
     runs = [str(args.out / "runs" / family) for family in args.only]
-    evaluate = [*facegen, "evaluate", "--data", str(data), "--json", str(args.out / "comparison.json")]
+    evaluate = [*facegen, "evaluate", "--data", str(data), "--out", str(args.out / "report")]
     for run in runs:
         evaluate += ["--run", run]
     run_timed(evaluate)
-    record = json.loads((args.out / "comparison.json").read_text())
-    mae = {m["name"]: m["summary"]["mae_mm"] for m in record["models"]}
+    record = json.loads((args.out / "report" / "report.json").read_text())
+    mae = {m["name"]: m["metrics"]["mae_mm"] for m in record["models"]}
     for name, value in mae.items():
         ratio = f" ({value['mean'] / mae['template']['mean']:.2f}x template)" if "template" in mae else ""
         rows.append((f"{name}: test MAE", f"{value['mean']:.2f} +- {value['sd']:.2f} mm{ratio}"))
         figures[name] = figures.get(name, {}) | {"test_mae_mm": value["mean"]}
     if record["floor"]:
-        rows.append(("floor (noise-free face): test MAE", f"{record['floor']['summary']['mae_mm']['mean']:.2f} mm"))
+        rows.append(("floor (noise-free face): test MAE", f"{record['floor']['metrics']['mae_mm']['mean']:.2f} mm"))
     figures["comparison"] = record
     print_summary(rows, figures)
 

@@ -16,8 +16,8 @@ from facegen.data.dataset.writer import write_synthetic_dataset
 from facegen.data.representations.build import RepresentationSpec
 from facegen.data.representations.depth_map import DepthView
 from facegen.data.representations.voxel_grid import GridSpec
-from facegen.evaluation.compare import comparison_record
-from facegen.io.atomic import write_json_atomic
+from facegen.evaluation.html_report import write_report
+from facegen.evaluation.report import evaluate_models
 from facegen.training.config import load_config
 from facegen.training.loop import train_run
 from facegen.viz.gallery import save_gallery
@@ -86,8 +86,9 @@ def run_demo(out: Path, *, n: int, seed: int, gan_steps: int, console: Console) 
         f"{floor['depth_mae_mm']['mean']:.2f} mm depth MAE over the face region"
     )
     runs = train_models(dataset, out / "runs", seed=seed, gan_steps=gan_steps, console=console)
-    record = comparison_record(runs, dataset, "test")
-    write_json_atomic(out / "comparison.json", record)
-    print_comparison(record, console)
-    console.print(f"pictures: {out / 'subject.png'}, {out / 'gallery.png'}; dataset: {dataset}; runs: {out / 'runs'}")
+    evaluation = evaluate_models(runs, dataset, "test", seed=seed)
+    write_report(evaluation, out / "report")
+    print_comparison(evaluation.record, console)
+    console.print(f"pictures: {out / 'subject.png'}, {out / 'gallery.png'}; dataset: {dataset}; runs: {out / 'runs'}; "
+                  f"report: {out / 'report' / 'report.html'}")  # fmt: skip
     return card

@@ -187,13 +187,17 @@ def train(
 ) -> None:
     """Train or fit a model family on a dataset. Under torchrun, every process runs this same command (DDP)."""
     from facegen.cli.progress import progress_bar
+    from facegen.models.base import TrainableModel
+    from facegen.models.registry import model_class
     from facegen.training.config import load_config
     from facegen.training.loop import train_run
 
     try:
         cfg = load_config(config, set_ or [], model=model)
+        trained_in_steps = issubclass(model_class(cfg.model), TrainableModel)
         with progress_bar() as bar:
-            task = bar.add_task(f"training {model}", total=cfg.steps)
+            task = bar.add_task(f"training {model}" if trained_in_steps else f"fitting {model}",
+                                total=cfg.steps if trained_in_steps else None)  # fmt: skip
 
             def on_progress(step: int, total: int, losses: dict[str, float]) -> None:
                 shown = ", ".join(f"{k} {v:.3g}" for k, v in losses.items())
@@ -211,22 +215,29 @@ def train(
 def evaluate(
     run: Annotated[list[Path], typer.Option("--run", help="Run folder of a trained model (repeatable).")],
     data: Annotated[Path, typer.Option(help="Dataset folder.")],
-    split: Annotated[str, typer.Option(help="Split to score: test, val or train.")] = "test",
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file.")] = None,
+    split: Annotated[str, typer.Option(help="Split to score: test, val, train or all.")] = "test",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Report folder to write: report.html (self-contained) and report.json.")
+    ] = None,
+    distractors: Annotated[
+        Path | None, typer.Option(help="Dataset whose faces join the identification gallery as distractors.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap and face-pool draws.")] = 0,
 ) -> None:
-    """Score trained models on a dataset split and print them beside the dataset's floor."""
+    """Score trained models on a dataset split beside the dataset's floor: accuracy, identification, bias."""
     from facegen.cli.tables import print_comparison
-    from facegen.evaluation.compare import comparison_record
-    from facegen.io.atomic import write_json_atomic
+    from facegen.evaluation.report import evaluate_models
 
     try:
-        record = comparison_record(run, data, split)
+        evaluation = evaluate_models(run, data, None if split == "all" else split, distractors=distractors, seed=seed)
     except ValueError as exc:
         _fail(str(exc))
-    print_comparison(record, console)
-    if json_out is not None:
-        write_json_atomic(json_out, record)
-        console.print(f"wrote {json_out}")
+    print_comparison(evaluation.record, console)
+    if out is not None:
+        from facegen.evaluation.html_report import write_report
+
+        write_report(evaluation, out)
+        console.print(f"wrote {out / 'report.html'} and {out / 'report.json'}")
 
 
 @app.command()

@@ -26,9 +26,9 @@ def comparison_table(record: dict[str, Any]) -> Table:
     for _, title, _ in COLUMNS:
         table.add_column(title, justify="right")
     table.add_column("coverage", justify="right")
-    rows = [(m["name"], m["summary"], f"{m['coverage']:.0%}") for m in record["models"]]
+    rows = [(m["name"], m["metrics"], f"{m['coverage']:.0%}") for m in record["models"]]
     if record.get("floor"):
-        rows.append(("floor", record["floor"]["summary"], "100%"))
+        rows.append(("floor", record["floor"]["metrics"], "100%"))
     for name, summary, coverage in rows:
         cells = []
         for key, _, fmt in COLUMNS:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 PRECISIONS = ("auto", "bf16", "fp32")
+BALANCE = ("none", "sex", "age", "bmi", "group")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class TrainConfig:
     device: str = "auto"
     threads: int = 0
     """CPU threads per process (0: PyTorch's default)."""
+    balance: str = "none"
+    """Bias mitigation: draw training subjects so that every group of sex, age, bmi or group weighs the same."""
     model_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -50,6 +53,8 @@ class TrainConfig:
             raise ValueError("config: lr must be positive and beta1, beta2 in [0, 1)")
         if self.precision not in PRECISIONS:
             raise ValueError(f"config: precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.balance not in BALANCE:
+            raise ValueError(f"config: balance must be one of {', '.join(BALANCE)}, got {self.balance!r}")
         if self.threads < 0 or self.val_subjects < 1:
             raise ValueError("config: threads must be >= 0 and val_subjects >= 1")
 

@@ -40,15 +40,21 @@ class BatchStream:
     process r takes its r-th slice. It depends only on (seed, step), never on what ran before.
     """
 
-    def __init__(self, n: int, batch_size: int, world_size: int, seed: int) -> None:
+    def __init__(
+        self, n: int, batch_size: int, world_size: int, seed: int, weights: np.ndarray | None = None
+    ) -> None:
         if n < 1:
             raise ValueError("no training subjects")
         self.n, self.batch_size, self.world_size, self.seed = n, batch_size, world_size, seed
+        self.weights = None if weights is None else np.asarray(weights, np.float64) / np.sum(weights)
         self._perms: dict[int, np.ndarray] = {}
 
     def _perm(self, epoch: int) -> np.ndarray:
+        """Epoch `epoch`: a permutation, or n weighted draws with replacement when sampling is balanced."""
         if epoch not in self._perms:
-            self._perms = {epoch: np.random.default_rng([self.seed, epoch]).permutation(self.n)}
+            rng = np.random.default_rng([self.seed, epoch])
+            order = rng.permutation(self.n) if self.weights is None else rng.choice(self.n, self.n, p=self.weights)
+            self._perms = {epoch: order}
         return self._perms[epoch]
 
     def indices(self, step: int, rank: int) -> np.ndarray:
@@ -56,6 +62,17 @@ class BatchStream:
         start = (step - 1) * size + rank * self.batch_size
         positions = range(start, start + self.batch_size)
         return np.array([self._perm(p // self.n)[p % self.n] for p in positions])
+
+
+def balanced_weights(data: DepthData, by: str) -> np.ndarray | None:
+    """Sampling weights that give every group (sex, age band, BMI band or population group) equal weight."""
+    if by == "none":
+        return None
+    from facegen.evaluation.bias import group_labels
+
+    labels = np.array(group_labels(data.subjects, by))
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    return 1.0 / counts[inverse]
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:
@@ -122,7 +139,9 @@ class Trainer:
         self.nets = {name: net.to(runtime.device) for name, net in model.networks().items()}
         self.optimizers = model.optimizers(config.lr, (config.beta1, config.beta2))
         self.step = 0
-        self.stream = BatchStream(len(train), config.batch_size, runtime.world_size, config.seed)
+        self.stream = BatchStream(
+            len(train), config.batch_size, runtime.world_size, config.seed, balanced_weights(train, config.balance)
+        )
 
     # --- checkpoints --------------------------------------------------------------------------
     def _payload(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`facegen evaluate`: trained runs scored on a split beside the dataset's floor, as a user runs it."""
+"""`facegen evaluate`: trained runs scored on a split beside the dataset's floor, checked against the metrics."""
 
 import json
 
@@ -21,23 +21,23 @@ def test_evaluate_prints_and_writes_every_model_beside_the_floor(tiny_dataset, t
         result = runner.invoke(app, ["train", "--model", "pca", "--data", str(tiny_dataset), "--out", str(run), *sets])
         assert result.exit_code == 0, result.output
         runs += ["--run", str(run)]
-    out = tmp_path / "scores.json"
-    result = runner.invoke(app, ["evaluate", *runs, "--data", str(tiny_dataset), "--json", str(out)])
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["evaluate", *runs, "--data", str(tiny_dataset), "--out", str(out)])
     assert result.exit_code == 0, result.output
     for text in ("pca-5", "pca-10", "floor", "MAE mm", "SSIM", "PSNR dB", "<=2.5 mm"):
         assert text in result.output
 
-    record = json.loads(out.read_text())
+    record = json.loads((out / "report.json").read_text())
     test = DepthData.load(tiny_dataset, "test")
     assert record["n_subjects"] == len(test) and [m["name"] for m in record["models"]] == ["pca-5", "pca-10"]
     model = load_run_model(tmp_path / "pca-10")
     recs = model.reconstruct_many(test)
     mask = test.face_region & np.stack([r.mask for r in recs])
     expected = depth_errors(np.stack([r.mean_mm for r in recs]), test.face_depth, mask)["mae_mm"].mean()
-    assert np.isclose(record["models"][1]["summary"]["mae_mm"]["mean"], expected)
+    assert np.isclose(record["models"][1]["metrics"]["mae_mm"]["mean"], expected)
     floor = depth_errors(test.noise_free_face_depth, test.face_depth, test.face_region)["mae_mm"].mean()
-    assert np.isclose(record["floor"]["summary"]["mae_mm"]["mean"], floor)
-    assert record["floor"]["summary"]["mae_mm"]["mean"] < record["models"][1]["summary"]["mae_mm"]["mean"]
+    assert np.isclose(record["floor"]["metrics"]["mae_mm"]["mean"], floor)
+    assert record["floor"]["metrics"]["mae_mm"]["mean"] < record["models"][1]["metrics"]["mae_mm"]["mean"]
 
 
 def test_evaluate_names_a_folder_without_a_model(tiny_dataset, tmp_path):

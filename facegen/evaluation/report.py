@@ -1,0 +1,140 @@
+"""The evaluation of several models on one test set: accuracy by region, identification and bias.
+
+`evaluate_models` reconstructs every test subject with every model once, then derives all figures from
+those faces: core depth metrics, per-region errors and heat maps, identification against a gallery of the
+true faces (plus optional distractors), and every metric per group with bootstrap intervals. The floor
+(noise-free faces) is scored the same way: its identification is the ceiling any model could reach.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facegen.evaluation.bias import bias_table
+from facegen.evaluation.identification import face_distances, identification_scores, ranks
+from facegen.evaluation.metrics import DEPTH_DATA_RANGE_MM, depth_errors, psnr, ssim, summarise
+from facegen.evaluation.regions import error_heat_map, region_errors
+from facegen.models.base import DepthData
+
+BIAS_METRICS = ("mae_mm", "within_2_5mm", "normalised_rank")
+"""The per-subject figures the bias section breaks down by group."""
+FLOOR = "floor (noise-free face)"
+POOL_SIZES = (5, 10)
+"""Face pools (line-ups) of 5 and 10, as in the forensic literature."""
+
+
+def score_depth(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-subject depth errors, SSIM and PSNR (data range DEPTH_DATA_RANGE_MM) over the mask."""
+    values = depth_errors(pred, truth, mask)
+    values["ssim"] = ssim(pred, truth, mask, data_range=DEPTH_DATA_RANGE_MM)
+    values["psnr_db"] = psnr(pred, truth, mask, data_range=DEPTH_DATA_RANGE_MM)
+    return values
+
+
+@dataclass
+class ModelFaces:
+    """One model's mean face per test subject and the pixels it claims (both (N, H, W))."""
+
+    name: str
+    family: str
+    faces: np.ndarray
+    claimed: np.ndarray
+    run: str = ""
+
+
+@dataclass
+class Evaluation:
+    """Every figure of a report (`record`, JSON-ready) and the arrays its pictures are drawn from."""
+
+    record: dict[str, Any]
+    data: DepthData
+    faces: list[ModelFaces]
+    heat_maps: dict[str, np.ndarray] = field(default_factory=dict)
+    cmc: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def reconstruct_all(runs: list[Path], data: DepthData) -> list[ModelFaces]:
+    """Each run's model asked once for every subject (the mean of its samples, seed 0)."""
+    from facegen.training.loop import load_run_model
+
+    out = []
+    for run in runs:
+        model = load_run_model(run)
+        recs = model.reconstruct_many(data, seed=0)
+        out.append(ModelFaces(Path(run).name, model.family, np.stack([r.mean_mm for r in recs]),
+                              np.stack([r.mask for r in recs]), str(run)))  # fmt: skip
+    return out
+
+
+def _score(faces: np.ndarray, claimed: np.ndarray, data: DepthData, gallery: np.ndarray, gallery_masks: np.ndarray,
+           seed: int) -> tuple[dict[str, Any], dict[str, np.ndarray], np.ndarray, np.ndarray]:  # fmt: skip
+    """Figures of one set of faces: summary, per-subject values, heat map and CMC."""
+    mask = claimed & data.face_region
+    if not mask.any(axis=(1, 2)).all():
+        raise ValueError("a model claims no pixel of the face region for some subjects")
+    per_subject = score_depth(faces, data.face_depth, mask)
+    distances = face_distances(faces, mask, gallery, gallery_masks)
+    pools = tuple(size for size in POOL_SIZES if size <= distances.shape[1])  # a pool cannot outgrow the gallery
+    identification = identification_scores(distances, pools=pools, seed=seed)
+    per_subject["normalised_rank"] = (ranks(distances) - 1) / max(distances.shape[1] - 1, 1)
+    regions = region_errors(faces, data.face_depth, mask, data.view)
+    heat, _ = error_heat_map(faces, data.face_depth, mask)
+    figures = {
+        "metrics": summarise(per_subject),
+        "coverage": float((mask.sum(axis=(1, 2)) / data.face_region.sum(axis=(1, 2))).mean()),
+        "regions": {name: {k: _nan_summary(v) for k, v in values.items()} for name, values in regions.items()},
+        "identification": identification,
+        "bias": bias_table({k: per_subject[k] for k in BIAS_METRICS}, data.subjects, seed=seed),
+    }
+    return figures, per_subject, heat, np.asarray(identification["cmc"])
+
+
+def _nan_summary(values: np.ndarray) -> dict[str, float]:
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    return {"mean": float(v.mean()) if v.size else float("nan"), "n": int(v.size)}
+
+
+def evaluate_models(
+    runs: list[Path], data_root: Path, split: str | None = "test", *, distractors: Path | None = None, seed: int = 0
+) -> Evaluation:
+    """Score every run on one split; distractors (another dataset's faces) enlarge the gallery."""
+    data = DepthData.load(data_root, split)
+    if data.view is None:
+        raise ValueError(f"{data_root} has no depth-map view in its card")
+    gallery, gallery_masks = data.face_depth, data.face_region
+    n_distractors = 0
+    if distractors is not None:
+        extra = DepthData.load(distractors, None)
+        if extra.face_depth.shape[1:] != gallery.shape[1:]:
+            raise ValueError(f"distractor faces are {extra.face_depth.shape[1:]}, the test faces {gallery.shape[1:]}")
+        gallery = np.concatenate([gallery, extra.face_depth])
+        gallery_masks = np.concatenate([gallery_masks, extra.face_region])
+        n_distractors = len(extra)
+    faces = reconstruct_all(runs, data)
+    evaluation = Evaluation({}, data, faces)
+    models = []
+    for model in faces:
+        figures, _, heat, cmc = _score(model.faces, model.claimed, data, gallery, gallery_masks, seed)
+        models.append({"name": model.name, "family": model.family, "run": model.run} | figures)
+        evaluation.heat_maps[model.name], evaluation.cmc[model.name] = heat, cmc
+    floor = None
+    if data.noise_free_face_depth is not None:
+        nf = data.noise_free_face_depth
+        figures, _, heat, cmc = _score(nf, np.ones_like(data.face_region), data, gallery, gallery_masks, seed)
+        floor = {"name": FLOOR} | figures
+        evaluation.heat_maps[FLOOR], evaluation.cmc[FLOOR] = heat, cmc
+    evaluation.record = {
+        "data": str(data_root),
+        "split": split or "all",
+        "n_subjects": len(data),
+        "gallery": {"size": len(gallery), "distractors": n_distractors},
+        "seed": seed,
+        "models": models,
+        "floor": floor,
+    }
+    return evaluation
