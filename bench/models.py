@@ -3,7 +3,7 @@
 1. A synthetic dataset of 600 subjects at 128^2 (2 mm pixels; 420 train / 90 val / 90 test), written
    once into the output folder (reused when it is already there).
 2. Each model trained by `facegen train` in its own process, timed, with its peak memory (max RSS);
-   the GAN with configs/gan2d-cpu-128.toml (about 15 minutes on 2 cores).
+   the GAN with configs/gan2d-cpu-128.toml (1000 steps of 8, about 12 minutes on 2 idle cores).
 3. `facegen evaluate`'s comparison on the held-out test split, beside the dataset's floor, and each
    model's mean absolute error as a ratio to the template's.
 
