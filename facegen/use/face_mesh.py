@@ -1,0 +1,171 @@
+"""A reconstructed face as a 3D mesh: from a frontal depth map, back into the scan's coordinates, to files.
+
+The mesh is the surface the depth map shows (a height field seen from the front), so it has no back or
+sides; it is meant to be looked at and overlaid on the CT, not measured for volume. Files are written
+atomically and byte-for-byte the same for the same mesh.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import trimesh
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from trimesh.exchange.gltf import export_glb
+from trimesh.exchange.obj import export_obj
+from trimesh.exchange.ply import export_ply
+from trimesh.exchange.stl import export_stl
+
+from facegen.data.pose import RigidTransform
+from facegen.data.representations.depth_map import DepthView
+from facegen.data.scans.scan import LPS_TO_CANONICAL
+from facegen.io.atomic import write_bytes_atomic
+from facegen.io.volume import CANONICAL_TO_RAS
+
+MESH_FORMATS = ("ply", "obj", "stl", "glb")
+"""What `export_mesh` writes: binary PLY, OBJ, binary STL (all mm) and GLB (metres, as glTF requires)."""
+GLB_SCALE = 1e-3
+"""glTF units are metres; the other formats keep the project's mm."""
+
+
+def depth_map_mesh(
+    depth_mm: np.ndarray,
+    mask: np.ndarray,
+    view: DepthView,
+    *,
+    max_edge_jump_mm: float = 8.0,
+    min_component_faces: int | None = None,
+) -> trimesh.Trimesh:
+    """The triangle mesh of the surface a frontal depth map shows, in the canonical frame (mm), facing +z.
+
+    One vertex per pixel at (x, y, depth), in row-major pixel order; two triangles per 2 x 2 block of masked
+    pixels, split along the diagonal with the smaller depth change. Triangles with an edge spanning more than
+    `max_edge_jump_mm` of depth (a silhouette: the nose's side, the chin over the neck) are dropped. Only the
+    largest connected piece is kept, or, with `min_component_faces`, every piece of at least that many
+    triangles; vertices no kept triangle uses are dropped.
+    """
+    depth = np.asarray(depth_mm, dtype=np.float64)
+    mask = np.asarray(mask)
+    if depth.ndim != 2 or mask.shape != depth.shape:
+        raise ValueError(f"depth map {depth.shape} and mask {mask.shape} must be 2D arrays of the same shape")
+    if depth.shape != tuple(view.shape):
+        raise ValueError(f"depth map shape {depth.shape} does not match the view's shape {tuple(view.shape)}")
+    if not max_edge_jump_mm > 0:
+        raise ValueError(f"max_edge_jump_mm must be positive, got {max_edge_jump_mm}")
+    if min_component_faces is not None and min_component_faces < 1:
+        raise ValueError(f"min_component_faces must be at least 1, got {min_component_faces}")
+    mask = mask.astype(bool)
+    if not mask.any():
+        raise ValueError("the mask is empty: the depth map shows no surface to mesh")
+    if not np.isfinite(depth[mask]).all():
+        raise ValueError("the depth map has non-finite values inside its mask")
+
+    index = np.full(mask.shape, -1, dtype=np.int64)
+    index[mask] = np.arange(int(mask.sum()))
+    x, y = view.pixel_centres()
+    rows, cols = np.nonzero(mask)  # row-major: the vertex order
+    vertices = np.stack([x[cols], y[rows], depth[rows, cols]], axis=1)
+
+    # corners of every 2 x 2 block: a top-left, b top-right, c bottom-left, d bottom-right (rows run down, -y)
+    a, b, c, d = index[:-1, :-1], index[:-1, 1:], index[1:, :-1], index[1:, 1:]
+    full = (a >= 0) & (b >= 0) & (c >= 0) & (d >= 0)
+    a, b, c, d = a[full], b[full], c[full], d[full]
+    if len(a) == 0:
+        raise ValueError("the mask holds no 2x2 block of pixels: there is no surface to triangulate")
+    z = vertices[:, 2]
+    # counter-clockwise seen from +z (x right, y up), so face normals point to the front
+    along_bc = np.abs(z[b] - z[c]) <= np.abs(z[a] - z[d])
+    first = np.where(along_bc[:, None], np.stack([a, c, b], 1), np.stack([a, c, d], 1))
+    second = np.where(along_bc[:, None], np.stack([b, c, d], 1), np.stack([a, d, b], 1))
+    faces = np.stack([first, second], axis=1).reshape(-1, 3)
+    fz = z[faces]
+    jump = np.max(np.abs(fz - np.roll(fz, 1, axis=1)), axis=1)
+    faces = faces[jump <= max_edge_jump_mm]
+    if len(faces) == 0:
+        raise ValueError(f"every triangle spans a depth jump over {max_edge_jump_mm} mm: no smooth surface is left")
+
+    faces = _kept_components(faces, len(vertices), min_component_faces)
+    used = np.zeros(len(vertices), bool)
+    used[faces.ravel()] = True
+    remap = np.cumsum(used) - 1
+    return trimesh.Trimesh(vertices[used], remap[faces], process=False)
+
+
+def _kept_components(faces: np.ndarray, n_vertices: int, min_faces: int | None) -> np.ndarray:
+    """Faces of the largest edge-connected piece (ties: the one met first), or of every piece >= min_faces."""
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])
+    graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n_vertices, n_vertices))
+    _, labels = connected_components(graph, directed=False)
+    face_label = labels[faces[:, 0]]
+    counts = np.bincount(face_label)
+    keep = counts >= min_faces if min_faces is not None else np.arange(len(counts)) == np.argmax(counts)
+    kept = faces[keep[face_label]]
+    if len(kept) == 0:
+        raise ValueError(f"no connected piece of the surface has {min_faces} triangles (largest: {counts.max()})")
+    return kept
+
+
+def to_scan_coordinates(
+    mesh: trimesh.Trimesh,
+    to_canonical: RigidTransform,
+    *,
+    patient_axes: Literal["LPS", "RAS"] | None = None,
+) -> trimesh.Trimesh:
+    """The mesh moved from the canonical frame back to the frame `to_canonical` maps from (the input scan's).
+
+    For a CT that frame is the scanner's patient coordinates with the project's axes (x left, y superior,
+    z anterior, see `facegen.io.volume`); `patient_axes="LPS"` gives DICOM patient coordinates (what 3D
+    Slicer assumes for model files), `"RAS"` NIfTI world coordinates. For a skull mesh input the frame is the
+    mesh file's own (in mm, after any --mesh-units scaling) and `patient_axes` should stay None.
+    """
+    inverse = to_canonical.inverse()
+    vertices = inverse.apply(np.asarray(mesh.vertices, dtype=np.float64))
+    linear = inverse.rotation
+    if patient_axes == "LPS":
+        vertices, linear = vertices @ LPS_TO_CANONICAL, LPS_TO_CANONICAL.T @ linear
+    elif patient_axes == "RAS":
+        vertices, linear = vertices @ CANONICAL_TO_RAS.T, CANONICAL_TO_RAS @ linear
+    elif patient_axes is not None:
+        raise ValueError(f"patient_axes must be 'LPS', 'RAS' or None, got {patient_axes!r}")
+    faces = np.asarray(mesh.faces)
+    if np.linalg.det(linear) < 0:  # a reflection would turn the surface inside out: keep normals outward
+        faces = faces[:, ::-1]
+    return trimesh.Trimesh(vertices, faces.copy(), process=False)
+
+
+def mesh_file_bytes(mesh: trimesh.Trimesh, file_type: str, *, name: str = "face") -> bytes:
+    """One mesh file's bytes; the same vertices and faces give the same bytes whatever the mesh has cached."""
+    # a bare copy: trimesh's exporters add normals or colours depending on what the mesh has cached
+    bare = trimesh.Trimesh(np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64), process=False)
+    if file_type == "ply":
+        return export_ply(bare, encoding="binary", vertex_normal=True, include_attributes=False)
+    if file_type == "obj":
+        text = export_obj(bare, include_normals=True, include_color=False, include_texture=False)
+        return text.encode("ascii")
+    if file_type == "stl":
+        return export_stl(bare)
+    if file_type == "glb":
+        bare.apply_scale(GLB_SCALE)
+        return export_glb(trimesh.Scene(geometry={name: bare}), include_normals=True)
+    raise ValueError(f"unknown mesh format {file_type!r}; use one of {', '.join(MESH_FORMATS)}")
+
+
+def export_mesh(mesh: trimesh.Trimesh, folder: Path, stem: str) -> dict[str, Path]:
+    """Write `stem`.ply/.obj/.stl/.glb into `folder` atomically and deterministically; paths by format.
+
+    PLY, OBJ and STL hold mm; GLB holds metres, as the glTF standard says (viewers would show a mm head
+    1000 times too large).
+    """
+    if len(mesh.faces) == 0:
+        raise ValueError("the mesh has no triangles: nothing to export")
+    if not stem or Path(stem).name != stem:
+        raise ValueError(f"stem {stem!r} must be a plain file name without folders")
+    paths = {}
+    for file_type in MESH_FORMATS:
+        path = Path(folder) / f"{stem}.{file_type}"
+        write_bytes_atomic(path, mesh_file_bytes(mesh, file_type, name=stem))
+        paths[file_type] = path
+    return paths
