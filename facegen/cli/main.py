@@ -39,19 +39,11 @@ def parse_grid(text: str) -> tuple[int, int, int]:
     return tuple(sizes)
 
 
-FIELD_OF_VIEW_MM = 256.0
-"""Depth maps and grids cover the same 256 mm square/cube whatever their size (2 mm pixels at 128^2)."""
-
-
 def representation_spec(size: int, grid: str):
     """The representation spec of `--size` and `--grid`: square depth maps over the 256 mm field of view."""
-    from facegen.data.representations.build import RepresentationSpec
-    from facegen.data.representations.depth_map import DepthView
-    from facegen.data.representations.voxel_grid import GridSpec
+    from facegen.data.representations.build import square_spec
 
-    return RepresentationSpec(
-        DepthView(shape=(size, size), pixel_mm=FIELD_OF_VIEW_MM / size), GridSpec(shape=parse_grid(grid))
-    )
+    return square_spec(size, parse_grid(grid))
 
 
 @app.command()
@@ -238,6 +230,37 @@ def evaluate(
 
         write_report(evaluation, out)
         console.print(f"wrote {out / 'report.html'} and {out / 'report.json'}")
+
+
+@app.command()
+def reconstruct(
+    input_path: Annotated[Path, typer.Argument(help="Skull: CT (DICOM folder/zip, NIfTI, MHA/NRRD) or mesh.")],
+    out: Annotated[Path, typer.Option("--out", help="Case folder to write (replaced whole).")],
+    sex: Annotated[str, typer.Option(help="F, M or unknown (then both are reconstructed).")] = "unknown",
+    age: Annotated[float | None, typer.Option(help="Age in years (unknown: 30, 50 and 70 are shown).")] = None,
+    bmi: Annotated[str, typer.Option(help="BMI value, low, normal, high or unknown (then all three).")] = "unknown",
+    model: Annotated[str, typer.Option(help="A run folder from `facegen train`, or 'default'.")] = "default",
+    samples: Annotated[int, typer.Option(min=1, help="Samples per face (a stochastic model gives an SD map).")] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed: the same input, model and seed give the same files.")] = 0,
+    mesh_units: Annotated[str, typer.Option(help="Units of a skull mesh: mm, cm, m or in.")] = "mm",
+    hu_offset: Annotated[float | None, typer.Option(help="Add this to stored CT values to get HU.")] = None,
+    force_intensity: Annotated[bool, typer.Option(help="Accept a non-CT scan with the default thresholds.")] = False,
+) -> None:
+    """Reconstruct a face from a skull: meshes, depth maps, renders, 3D viewer, case report and manifest."""
+    from facegen.data.scans.ingest import IngestOptions
+    from facegen.data.scans.scan import ScanError
+    from facegen.use.reconstruct import reconstruct as run_case
+
+    try:
+        result = run_case(
+            input_path, out, sex=sex, age=age, bmi=bmi, model=model, samples=samples, seed=seed,
+            options=IngestOptions(mesh_units=mesh_units, hu_offset=hu_offset, force_intensity=force_intensity),
+            console=console,
+        )  # fmt: skip
+    except (ValueError, ScanError) as exc:
+        _fail(str(exc))
+    console.print(f"wrote case {out}: {len(result.variants)} face(s) ({', '.join(result.variants)}), "
+                  f"{len(result.manifest)} files; open {out / 'report.html'}")  # fmt: skip
 
 
 @app.command()

@@ -8,6 +8,7 @@ true faces (plus optional distractors), and every metric per group with bootstra
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,8 @@ class Evaluation:
     faces: list[ModelFaces]
     heat_maps: dict[str, np.ndarray] = field(default_factory=dict)
     cmc: dict[str, np.ndarray] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time per stage (kept out of the record, so the same inputs give the same report)."""
 
 
 def reconstruct_all(runs: list[Path], data: DepthData) -> list[ModelFaces]:
@@ -115,8 +118,10 @@ def evaluate_models(
         gallery = np.concatenate([gallery, extra.face_depth])
         gallery_masks = np.concatenate([gallery_masks, extra.face_region])
         n_distractors = len(extra)
+    started = time.perf_counter()
     faces = reconstruct_all(runs, data)
-    evaluation = Evaluation({}, data, faces)
+    evaluation = Evaluation({}, data, faces, seconds={"reconstruction": time.perf_counter() - started})
+    started = time.perf_counter()
     models = []
     for model in faces:
         figures, _, heat, cmc = _score(model.faces, model.claimed, data, gallery, gallery_masks, seed)
@@ -128,6 +133,7 @@ def evaluate_models(
         figures, _, heat, cmc = _score(nf, np.ones_like(data.face_region), data, gallery, gallery_masks, seed)
         floor = {"name": FLOOR} | figures
         evaluation.heat_maps[FLOOR], evaluation.cmc[FLOOR] = heat, cmc
+    evaluation.seconds["scoring"] = time.perf_counter() - started
     evaluation.record = {
         "data": str(data_root),
         "split": split or "all",

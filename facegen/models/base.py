@@ -131,6 +131,8 @@ class FaceModel(ABC):
     description: ClassVar[str]
     stochastic: ClassVar[bool] = True
     """False for a model that gives one face per input whatever the seed (it returns a single sample)."""
+    view: DepthView | None = None
+    """Where the depth maps it was trained on look: a new case is rendered in this view."""
 
     @abstractmethod
     def fit(self, data: DepthData, *, seed: int = 0) -> dict[str, float]:

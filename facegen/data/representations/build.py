@@ -30,11 +30,7 @@ class RepresentationSpec:
     def to_dict(self) -> dict[str, object]:
         """Plain values for the dataset card."""
         return {
-            "depth_map": {
-                "shape": list(self.view.shape),
-                "pixel_mm": self.view.pixel_mm,
-                "centre_mm": list(self.view.centre_mm),
-            },
+            "depth_map": self.view.to_dict(),
             "grid": {
                 "shape": list(self.grid.shape),
                 "extent_mm": list(self.grid.extent_mm),
@@ -47,9 +43,18 @@ class RepresentationSpec:
         """Inverse of `to_dict`."""
         dm, g = d["depth_map"], d["grid"]
         return RepresentationSpec(
-            DepthView(tuple(dm["shape"]), float(dm["pixel_mm"]), tuple(dm["centre_mm"])),
+            DepthView.from_dict(dm),
             GridSpec(tuple(g["shape"]), tuple(g["extent_mm"]), tuple(g["centre_mm"])),
         )
+
+
+FIELD_OF_VIEW_MM = 256.0
+"""Depth maps and grids cover the same 256 mm square/cube whatever their size (2 mm pixels at 128^2)."""
+
+
+def square_spec(size: int, grid_shape: tuple[int, int, int]) -> RepresentationSpec:
+    """Square depth maps of `size` pixels over the 256 mm field of view, and grids of `grid_shape`."""
+    return RepresentationSpec(DepthView(shape=(size, size), pixel_mm=FIELD_OF_VIEW_MM / size), GridSpec(grid_shape))
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,15 @@ class DepthView:
         y = self.centre_mm[1] - (np.arange(rows) - (rows - 1) / 2) * self.pixel_mm
         return x, y
 
+    def to_dict(self) -> dict[str, object]:
+        """Plain values for cards and model files."""
+        return {"shape": list(self.shape), "pixel_mm": self.pixel_mm, "centre_mm": list(self.centre_mm)}
+
+    @staticmethod
+    def from_dict(d: dict) -> DepthView:
+        """Inverse of `to_dict`."""
+        return DepthView(tuple(d["shape"]), float(d["pixel_mm"]), tuple(d["centre_mm"]))
+
     def to_pixel(self, points: np.ndarray) -> np.ndarray:
         """(row, col) floating pixel coordinates of canonical points (..., 3)."""
         rows, cols = self.shape

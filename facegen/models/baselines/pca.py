@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facegen.data.representations.depth_map import DepthView
 from facegen.data.subject import Subject
 from facegen.io.atomic import write_bytes_atomic, write_json_atomic
 from facegen.models.base import DepthData, FaceModel, Reconstruction, claimed_pixels, metadata_features
@@ -46,6 +47,7 @@ class StatisticalShapeRegression(FaceModel):
             raise ValueError("components must be at least 1 and ridge non-negative")
         self.skull_components, self.face_components, self.ridge = skull_components, face_components, ridge
         self.state: dict[str, np.ndarray] | None = None
+        self.view: DepthView | None = None
 
     def _skull_scores(self, skull_depth: np.ndarray, skull_mask: np.ndarray) -> np.ndarray:
         s = self.state
@@ -55,6 +57,7 @@ class StatisticalShapeRegression(FaceModel):
     def fit(self, data: DepthData, *, seed: int = 0) -> dict[str, float]:
         """Closed form: PCA by SVD, ridge by a linear solve (the seed is not needed)."""
         n, h, w = data.skull_depth.shape
+        self.view = data.view
         skull_mask = data.skull_mask.reshape(n, -1)
         face_mask = data.face_mask.reshape(n, -1)
         skull_fill = _masked_mean(data.skull_depth.reshape(n, -1), skull_mask)
@@ -122,6 +125,7 @@ class StatisticalShapeRegression(FaceModel):
                 "skull_components": self.skull_components,
                 "face_components": self.face_components,
                 "ridge": self.ridge,
+                "view": self.view.to_dict() if self.view is not None else None,
             },
         )
 
@@ -129,6 +133,7 @@ class StatisticalShapeRegression(FaceModel):
     def load(cls, folder: Path) -> StatisticalShapeRegression:
         config = json.loads((Path(folder) / "model.json").read_text())
         model = cls(config["skull_components"], config["face_components"], config["ridge"])
+        model.view = DepthView.from_dict(config["view"]) if config.get("view") else None
         with np.load(Path(folder) / "state.npz") as state:
             model.state = {k: state[k] for k in state.files}
         return model

@@ -264,14 +264,13 @@ class TissueDepthTemplate(FaceModel):
         buf = io.BytesIO()
         np.savez_compressed(buf, **self.state)
         write_bytes_atomic(folder / "state.npz", buf.getvalue())
-        view = {"shape": list(self.view.shape), "pixel_mm": self.view.pixel_mm, "centre_mm": list(self.view.centre_mm)}
-        write_json_atomic(folder / "model.json", {"family": self.family, "view": view, "landmarks": self.names})
+        record = {"family": self.family, "view": self.view.to_dict(), "landmarks": self.names}
+        write_json_atomic(folder / "model.json", record)
 
     @classmethod
     def load(cls, folder: Path) -> TissueDepthTemplate:
         config = json.loads((Path(folder) / "model.json").read_text())
-        v = config["view"]
-        model = cls(DepthView(tuple(v["shape"]), float(v["pixel_mm"]), tuple(v["centre_mm"])))
+        model = cls(DepthView.from_dict(config["view"]))
         model.names = list(config["landmarks"])
         with np.load(Path(folder) / "state.npz") as state:
             model.state = {k: state[k] for k in state.files}

@@ -21,6 +21,7 @@ from monai.losses import PatchAdversarialLoss
 from monai.networks.nets import PatchDiscriminator
 from torch import nn
 
+from facegen.data.representations.depth_map import DepthView
 from facegen.data.subject import Subject
 from facegen.io.atomic import write_bytes_atomic, write_json_atomic
 from facegen.models.base import DepthData, Reconstruction, TrainableModel, claimed_pixels, metadata_features
@@ -105,6 +106,7 @@ class ConditionalGAN(TrainableModel):
         )
         self.adversarial = PatchAdversarialLoss(criterion="least_squares")
         self.claimed: np.ndarray | None = None
+        self.view: DepthView | None = None
 
     # --- training -------------------------------------------------------------------------------
     def networks(self) -> dict[str, nn.Module]:
@@ -115,6 +117,7 @@ class ConditionalGAN(TrainableModel):
 
     def prepare(self, data: DepthData) -> None:
         self.claimed = claimed_pixels(data.face_mask)
+        self.view = data.view
 
     def optimizers(self, lr: float, betas: tuple[float, float]) -> dict[str, torch.optim.Optimizer]:
         return {
@@ -223,7 +226,8 @@ class ConditionalGAN(TrainableModel):
         buf = io.BytesIO()
         torch.save({"generator": self.generator.state_dict(), "claimed": torch.from_numpy(self.claimed)}, buf)
         write_bytes_atomic(folder / "weights.pt", buf.getvalue())
-        write_json_atomic(folder / "model.json", {"family": self.family, "options": self.options})
+        view = self.view.to_dict() if self.view is not None else None
+        write_json_atomic(folder / "model.json", {"family": self.family, "options": self.options, "view": view})
 
     @classmethod
     def load(cls, folder: Path) -> ConditionalGAN:
@@ -232,4 +236,5 @@ class ConditionalGAN(TrainableModel):
         state = torch.load(Path(folder) / "weights.pt", map_location="cpu", weights_only=True)
         model.generator.load_state_dict(state["generator"])
         model.claimed = state["claimed"].numpy()
+        model.view = DepthView.from_dict(config["view"]) if config.get("view") else None
         return model
