@@ -154,8 +154,12 @@ def ingest(
 
 
 @app.command()
-def models() -> None:
-    """List the registered model families."""
+def models(
+    build_default: Annotated[
+        bool, typer.Option(help="Build (or rebuild) the default model used by `facegen reconstruct`.")
+    ] = False,
+) -> None:
+    """List the registered model families (and build the default model on request)."""
     from facegen.models.registry import families
 
     table = Table(title="model families")
@@ -164,6 +168,14 @@ def models() -> None:
     for name, cls in families().items():
         table.add_row(name, cls.description)
     console.print(table)
+    if build_default:
+        from facegen.cli.progress import progress_bar
+        from facegen.use.default_model import DEFAULT_SUBJECTS, build_default_model
+
+        with progress_bar() as bar:
+            task = bar.add_task("synthetic heads for the default model", total=DEFAULT_SUBJECTS)
+            folder = build_default_model(on_subject=lambda _: bar.advance(task))
+        console.print(f"built the default model in {folder} (statistical model, trained on synthetic heads)")
 
 
 @app.command()

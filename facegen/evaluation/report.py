@@ -62,11 +62,11 @@ class Evaluation:
 
 def reconstruct_all(runs: list[Path], data: DepthData) -> list[ModelFaces]:
     """Each run's model asked once for every subject (the mean of its samples, seed 0)."""
-    from facegen.training.loop import load_run_model
+    from facegen.models.registry import load_trained
 
     out = []
     for run in runs:
-        model = load_run_model(run)
+        model = load_trained(run)
         recs = model.reconstruct_many(data, seed=0)
         out.append(ModelFaces(Path(run).name, model.family, np.stack([r.mean_mm for r in recs]),
                               np.stack([r.mask for r in recs]), str(run)))  # fmt: skip

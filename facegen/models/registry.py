@@ -1,8 +1,15 @@
-"""Model families by name: `facegen models` lists them, and an unknown name says which exist."""
+"""Model families by name: `facegen models` lists them, and an unknown name says which exist.
+
+Built-in families are imported only when asked for: loading the statistical model for a case does not pay
+for importing the neural networks.
+"""
 
 from __future__ import annotations
 
+import importlib
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 from facegen.models.base import FaceModel
 
@@ -17,25 +24,40 @@ def register(cls: type[FaceModel]) -> type[FaceModel]:
     return cls
 
 
-def _load_builtin() -> None:
-    """Import the built-in families (each registers itself)."""
-    import facegen.models.baselines.pca  # noqa: F401
-    import facegen.models.baselines.template  # noqa: F401
-    import facegen.models.gan.cgan  # noqa: F401
+BUILTIN = {
+    "template": "facegen.models.baselines.template",
+    "pca": "facegen.models.baselines.pca",
+    "gan2d": "facegen.models.gan.cgan",
+}
+"""Where each built-in family lives (its module registers it on import)."""
+MODEL_DIR = "model"
+"""The folder of a training run that holds the trained model."""
 
 
 def families() -> dict[str, type[FaceModel]]:
-    """Registered families by name, sorted."""
-    _load_builtin()
+    """Registered families by name, sorted (every built-in one imported)."""
+    for module in BUILTIN.values():
+        importlib.import_module(module)
     return dict(sorted(_FAMILIES.items()))
 
 
 def model_class(name: str) -> type[FaceModel]:
     """The family called `name`, or a ValueError listing the known ones."""
-    known = families()
-    if name not in known:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(known)}")
-    return known[name]
+    if name in BUILTIN:
+        importlib.import_module(BUILTIN[name])
+    if name not in _FAMILIES:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(families())}")
+    return _FAMILIES[name]
+
+
+def load_trained(run: Path | str) -> FaceModel:
+    """The trained model of a run folder (or of a model folder itself)."""
+    run = Path(run)
+    folder = run / MODEL_DIR if (run / MODEL_DIR).is_dir() else run
+    record = folder / "model.json"
+    if not record.exists():
+        raise ValueError(f"{run} holds no trained model ({MODEL_DIR}/model.json is missing); train it first")
+    return model_class(json.loads(record.read_text())["family"]).load(folder)
 
 
 def create(name: str, **options: object) -> FaceModel:

@@ -20,12 +20,11 @@ import torch
 from facegen.evaluation.metrics import depth_errors
 from facegen.io.atomic import write_json_atomic
 from facegen.models.base import DepthData, FaceModel, TrainableModel
-from facegen.models.registry import create
+from facegen.models.registry import MODEL_DIR, create
 from facegen.training import checkpoint as ckpt
 from facegen.training.config import TrainConfig
 from facegen.training.distributed import Runtime, start_runtime, stop_runtime
 
-MODEL_DIR = "model"
 RUN_RECORD = "run.json"
 TENSORBOARD_DIR = "tensorboard"
 
@@ -293,19 +292,9 @@ def train_run(
 
 
 def _optional_split(root: Path, split: str) -> DepthData | None:
-    try:
-        return DepthData.load(root, split)
-    except ValueError:
+    """The split's data, or None when the dataset has no subject in it (a small or real-scan set)."""
+    from facegen.data.dataset.reader import Dataset
+
+    if not any(r.split == split for r in Dataset.open(root).rows):
         return None
-
-
-def load_run_model(run: Path) -> FaceModel:
-    """The trained model of a run folder (or of a model folder itself)."""
-    from facegen.models.registry import model_class
-
-    folder = Path(run) / MODEL_DIR if (Path(run) / MODEL_DIR).is_dir() else Path(run)
-    record = folder / "model.json"
-    if not record.exists():
-        raise ValueError(f"{run} holds no trained model ({MODEL_DIR}/model.json is missing); train it first")
-    family = json.loads(record.read_text())["family"]
-    return model_class(family).load(folder)
+    return DepthData.load(root, split)

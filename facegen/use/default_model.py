@@ -1,6 +1,6 @@
 """The model a fresh install reconstructs with: a statistical model fitted on synthetic heads, built on first use.
 
-Nothing binary ships in the package: `facegen models build-default` (or the first `facegen reconstruct`
+Nothing binary ships in the package: `facegen models --build-default` (or the first `facegen reconstruct`
 without --model) generates synthetic heads, fits the statistical shape regression at 128^2 (2 mm pixels),
 evaluates it on held-out heads into `evaluation/`, and caches it. Every output names it as trained on
 synthetic data. The same version and seed build the same model.
@@ -29,7 +29,7 @@ def default_model_dir() -> Path:
 
 
 def build_default_model(
-    *, n: int = DEFAULT_SUBJECTS, seed: int = DEFAULT_SEED, workers: int = 2,
+    *, n: int | None = None, seed: int = DEFAULT_SEED, workers: int = 2,
     on_subject: Callable[[str], None] | None = None, target: Path | None = None,
 ) -> Path:  # fmt: skip
     """Generate `n` heads, fit and evaluate the statistical model; returns the run folder (atomically placed)."""
@@ -40,6 +40,7 @@ def build_default_model(
     from facegen.training.config import load_config
     from facegen.training.loop import train_run
 
+    n = n or DEFAULT_SUBJECTS
     target = Path(target or default_model_dir())
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as tmp:

@@ -13,7 +13,7 @@ import hashlib
 import io
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -133,8 +133,7 @@ def reconstruct_case(
         raise ValueError(f"model {model_label} does not record the depth-map view it was trained on; retrain it")
     input_path = Path(input_path)
     spec = RepresentationSpec(model.view, GridSpec(shape=(8, 8, 8)))
-    options = options or IngestOptions()
-    head = ingest_input(input_path, IngestOptions(**{**options.__dict__, "spec": spec}))
+    head = ingest_input(input_path, replace(options or IngestOptions(), spec=spec))
     reps = head_representations(head, spec)
     if not reps.skull_depth.mask.any():
         raise ValueError(f"{input_path}: no bone is seen in the model's frontal view; is this a skull?")
@@ -198,7 +197,7 @@ def _viewer_bytes(skull: trimesh.Trimesh, face: trimesh.Trimesh, title: str, mod
 
 def resolve_model(model: str | Path, *, console=None) -> tuple[FaceModel, Path, str]:
     """A run folder or 'default' (built on first use) as (model, its folder, a label for the outputs)."""
-    from facegen.training.loop import MODEL_DIR, load_run_model
+    from facegen.models.registry import MODEL_DIR, load_trained
     from facegen.use.default_model import DEFAULT_MODEL, build_default_model, default_model_dir
 
     if str(model) == "default":
@@ -207,12 +206,12 @@ def resolve_model(model: str | Path, *, console=None) -> tuple[FaceModel, Path, 
             if console is not None:
                 console.print(f"building the default model {DEFAULT_MODEL} (first use: synthetic heads, a few minutes)")
             build_default_model()
-        return load_run_model(folder), folder / MODEL_DIR, DEFAULT_MODEL
+        return load_trained(folder), folder / MODEL_DIR, DEFAULT_MODEL
     run = Path(model)
     if not run.exists():
         raise ValueError(f"model {model!r} is neither 'default' nor a run folder")
     folder = run / MODEL_DIR if (run / MODEL_DIR).is_dir() else run
-    return load_run_model(run), folder, run.name
+    return load_trained(run), folder, run.name
 
 
 def _case_accuracy(model_folder: Path, label: str, metadata: CaseMetadata) -> dict[str, Any] | None:

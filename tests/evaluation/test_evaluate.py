@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from facegen.cli.main import app
 from facegen.evaluation.metrics import depth_errors
 from facegen.models.base import DepthData
-from facegen.training.loop import load_run_model
+from facegen.models.registry import load_trained
 
 runner = CliRunner()
 
@@ -30,7 +30,7 @@ def test_evaluate_prints_and_writes_every_model_beside_the_floor(tiny_dataset, t
     record = json.loads((out / "report.json").read_text())
     test = DepthData.load(tiny_dataset, "test")
     assert record["n_subjects"] == len(test) and [m["name"] for m in record["models"]] == ["pca-5", "pca-10"]
-    model = load_run_model(tmp_path / "pca-10")
+    model = load_trained(tmp_path / "pca-10")
     recs = model.reconstruct_many(test)
     mask = test.face_region & np.stack([r.mask for r in recs])
     expected = depth_errors(np.stack([r.mean_mm for r in recs]), test.face_depth, mask)["mae_mm"].mean()

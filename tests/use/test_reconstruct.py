@@ -142,3 +142,18 @@ def test_metadata_variants():
     assert len(CaseMetadata.parse("unknown", None, None).variants()) == 2 * 3 * 3
     assert [s.bmi for s in CaseMetadata.parse("F", 30, "unknown").variants()] == [20.0, 25.0, 32.0]
     assert CaseMetadata.parse("m", 30, "high").variants()[0].bmi == 32.0
+
+
+def test_the_default_model_is_built_on_first_use_and_labelled_synthetic(skull_mesh, tmp_path, monkeypatch):
+    import facegen.use.default_model as default_model
+
+    monkeypatch.setenv("FACEGEN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(default_model, "DEFAULT_SUBJECTS", 20)
+    out = tmp_path / "case"
+    code, output = _case([str(skull_mesh), "--out", str(out), "--sex", "M", "--age", "35", "--bmi", "low"])
+    assert code == 0, output
+    assert "building the default model" in output
+    assert (tmp_path / "cache" / "models" / default_model.DEFAULT_MODEL / "evaluation" / "report.json").exists()
+    record = json.loads((out / "case.json").read_text())
+    assert record["model"]["name"] == default_model.DEFAULT_MODEL and record["accuracy"]
+    assert "trained on synthetic data" in (out / "M-age35-bmi20" / "viewer.html").read_text()
