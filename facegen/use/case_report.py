@@ -40,6 +40,7 @@ def _facts(record: dict[str, Any]) -> list[tuple[str, Any]]:
         ("model", f"{model['name']} ({model['family']}), trained on {model['trained_on']}"),
         ("weights sha256", record["model"]["weights_sha256"]),
         ("samples per face / seed", f"{record['samples']} / {record['seed']}"),
+        ("skin moved out of the bone", ", ".join(f"{k}: {v}" for k, v in record["skin_moved_out_of_bone"].items())),
         ("software", f"facegen {record['software_version']}"),
     ]
 
@@ -110,7 +111,8 @@ def accuracy_for_case(report: dict[str, Any], model_name: str, subject_groups: d
         return None
     mae = model["metrics"]["mae_mm"]
     out: dict[str, Any] = {
-        "evaluated on": f"{report['n_subjects']} subjects of {report['data']} ({report['split']})",
+        "evaluated on": f"{report['n_subjects']} {'synthetic' if report.get('floor') else 'scanned'} subjects "
+                        f"({report['split']} split)",
         "mean absolute error (all)": f"{mae['mean']:.2f} mm (SD {mae['sd']:.2f})",
         "share within 2.5 mm": f"{model['metrics']['within_2_5mm']['mean']:.0%}",
         "rank-1 identification": f"{model['identification']['rank_1']:.0%} in a gallery of "

@@ -34,6 +34,10 @@ from facegen.use.viewer import BONE, SKIN, ViewerMesh, render_viewer
 
 BMI_LEVELS = {"low": 20.0, "normal": 25.0, "high": 32.0}
 """What --bmi low/normal/high stand for (kg/m^2), and the three faces shown when BMI is unknown."""
+MIN_TISSUE_MM = 1.5
+"""The face is kept at least this far in front of the bone: a model may not put skin inside the skull."""
+EDGE_JUMP_PIXELS = 8.0
+"""A face-mesh triangle may not span a depth step of more than this many pixel widths (a silhouette)."""
 AGE_LEVELS_YEARS = (30.0, 50.0, 70.0)
 """The ages shown side by side when age is unknown."""
 DISCLAIMER = (
@@ -138,14 +142,16 @@ def reconstruct_case(
     if not reps.skull_depth.mask.any():
         raise ValueError(f"{input_path}: no bone is seen in the model's frontal view; is this a skull?")
     files: dict[str, bytes] = {}
-    variants = []
+    variants, corrections = [], {}
     for subject in metadata.variants():
         rec = model.reconstruct(reps.skull_depth.depth_mm, reps.skull_depth.mask, subject, seed=seed,
                                 n_samples=samples)  # fmt: skip
-        face = depth_map_mesh(rec.mean_mm, rec.mask, model.view)
+        face_depth, pushed = _in_front_of_bone(rec.mean_mm, rec.mask, reps.skull_depth.depth_mm, reps.skull_depth.mask)
+        face = depth_map_mesh(face_depth, rec.mask, model.view, max_edge_jump_mm=EDGE_JUMP_PIXELS * model.view.pixel_mm)
         name = subject.subject_id
         variants.append(name)
-        files[f"{name}/face_depth_mm.npy"] = _npy_bytes(rec.mean_mm.astype(np.float32))
+        corrections[name] = pushed
+        files[f"{name}/face_depth_mm.npy"] = _npy_bytes(face_depth.astype(np.float32))
         files[f"{name}/face_mask.npy"] = _npy_bytes(rec.mask)
         sd = rec.sd_mm if rec.face_depth_mm.shape[0] > 1 else None
         if sd is not None:
@@ -169,6 +175,7 @@ def reconstruct_case(
         "software_version": __version__,
         "alignment": head.record["alignment"],
         "accuracy": accuracy,
+        "skin_moved_out_of_bone": {k: f"{v:.1%} of face pixels" for k, v in corrections.items()},
         "statement": DISCLAIMER,
     }
     files["case.json"] = (json.dumps(record, indent=2, sort_keys=True, default=str) + "\n").encode()
@@ -181,6 +188,15 @@ def reconstruct_case(
             (stage / name).write_bytes(data)
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return CaseResult(Path(out), variants, manifest)
+
+
+def _in_front_of_bone(
+    face: np.ndarray, face_mask: np.ndarray, skull: np.ndarray, skull_mask: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """The face moved to at least MIN_TISSUE_MM in front of the bone; and the share of face pixels moved."""
+    floor = np.where(skull_mask & face_mask, skull + MIN_TISSUE_MM, -np.inf)
+    moved = face < floor
+    return np.where(moved, floor, face), float(moved.sum() / max(face_mask.sum(), 1))
 
 
 def _mesh_files(mesh: trimesh.Trimesh, stem: str) -> dict[str, bytes]:
