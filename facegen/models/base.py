@@ -7,6 +7,7 @@ enters as three standardised features; an unknown value is 0 (the population cen
 
 from __future__ import annotations
 
+import io
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -159,6 +160,28 @@ class FaceModel(ABC):
     @abstractmethod
     def load(cls, folder: Path) -> FaceModel:
         """A model from a folder written by `save`."""
+
+
+STATE_FILE, RECORD_FILE = "state.npz", "model.json"
+
+
+def save_arrays_model(folder: Path, state: dict[str, np.ndarray] | None, record: dict) -> None:
+    """A model made of arrays: state.npz and model.json (family, options, view), each written atomically."""
+    from facegen.io.atomic import write_bytes_atomic, write_json_atomic
+
+    if state is None:
+        raise RuntimeError("nothing to save: the model is not fitted")
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **state)
+    write_bytes_atomic(Path(folder) / STATE_FILE, buf.getvalue())
+    write_json_atomic(Path(folder) / RECORD_FILE, record)
+
+
+def load_arrays_model(folder: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """The (state, record) written by `save_arrays_model`."""
+    record = json.loads((Path(folder) / RECORD_FILE).read_text())
+    with np.load(Path(folder) / STATE_FILE) as state:
+        return {k: state[k] for k in state.files}, record
 
 
 class TrainableModel(FaceModel):

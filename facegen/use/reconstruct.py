@@ -24,7 +24,7 @@ from facegen import __version__
 from facegen.data.representations.build import RepresentationSpec
 from facegen.data.representations.voxel_grid import GridSpec
 from facegen.data.scans.ingest import IngestOptions, head_representations, ingest_input
-from facegen.data.subject import AGE_RANGE_YEARS, BMI_RANGE, Sex, Subject
+from facegen.data.subject import Sex, Subject
 from facegen.io.atomic import staged_directory
 from facegen.models.base import FaceModel
 from facegen.use.case_report import case_report_html, case_report_pdf
@@ -55,12 +55,7 @@ class CaseMetadata:
     bmi: float | None = None
 
     def __post_init__(self) -> None:
-        lo, hi = AGE_RANGE_YEARS
-        if self.age_years is not None and not lo <= self.age_years <= hi:
-            raise ValueError(f"age {self.age_years:g} years is not plausible for an adult case ({lo:g}-{hi:g})")
-        lo, hi = BMI_RANGE
-        if self.bmi is not None and not lo <= self.bmi <= hi:
-            raise ValueError(f"BMI {self.bmi:g} is not plausible ({lo:g}-{hi:g} kg/m^2, or low/normal/high)")
+        Subject("case", self.sex, self.age_years, self.bmi, None)  # the adult ranges, with Subject's messages
 
     @staticmethod
     def parse(sex: str | None, age: float | None, bmi: str | None) -> CaseMetadata:

@@ -112,8 +112,8 @@ def test_the_real_headsq_ct_gives_a_face_for_each_sex_when_sex_is_unknown(model_
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--age", "300"], "age 300 years is not plausible"),
-        (["--bmi", "-5"], "BMI -5 is not plausible"),
+        (["--age", "300"], "age 300.0 years is outside the adult range 18-90 years"),
+        (["--bmi", "-5"], "BMI -5.0 is outside the supported range 16-45"),
         (["--bmi", "chubby"], "must be a number or low, normal, high"),
         (["--sex", "X"], "sex 'X' must be F, M or unknown"),
     ],

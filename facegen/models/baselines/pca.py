@@ -7,16 +7,21 @@ samples, so even this baseline says how sure it is.
 
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
 
 import numpy as np
 
 from facegen.data.representations.depth_map import DepthView
 from facegen.data.subject import Subject
-from facegen.io.atomic import write_bytes_atomic, write_json_atomic
-from facegen.models.base import DepthData, FaceModel, Reconstruction, claimed_pixels, metadata_features
+from facegen.models.base import (
+    DepthData,
+    FaceModel,
+    Reconstruction,
+    claimed_pixels,
+    load_arrays_model,
+    metadata_features,
+    save_arrays_model,
+)
 from facegen.models.registry import register
 
 
@@ -112,30 +117,17 @@ class StatisticalShapeRegression(FaceModel):
         return Reconstruction(faces.reshape(-1, h, w).astype(np.float32), s["claimed"].reshape(h, w))
 
     def save(self, folder: Path) -> None:
-        if self.state is None:
-            raise RuntimeError("nothing to save: the model is not fitted")
-        folder = Path(folder)
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **self.state)
-        write_bytes_atomic(folder / "state.npz", buf.getvalue())
-        write_json_atomic(
-            folder / "model.json",
-            {
-                "family": self.family,
-                "skull_components": self.skull_components,
-                "face_components": self.face_components,
-                "ridge": self.ridge,
-                "view": self.view.to_dict() if self.view is not None else None,
-            },
-        )
+        options = {"skull_components": self.skull_components, "face_components": self.face_components,
+                   "ridge": self.ridge}  # fmt: skip
+        view = self.view.to_dict() if self.view is not None else None
+        save_arrays_model(folder, self.state, {"family": self.family, **options, "view": view})
 
     @classmethod
     def load(cls, folder: Path) -> StatisticalShapeRegression:
-        config = json.loads((Path(folder) / "model.json").read_text())
-        model = cls(config["skull_components"], config["face_components"], config["ridge"])
-        model.view = DepthView.from_dict(config["view"]) if config.get("view") else None
-        with np.load(Path(folder) / "state.npz") as state:
-            model.state = {k: state[k] for k in state.files}
+        state, record = load_arrays_model(folder)
+        model = cls(record["skull_components"], record["face_components"], record["ridge"])
+        model.view = DepthView.from_dict(record["view"]) if record.get("view") else None
+        model.state = state
         return model
 
 

@@ -10,8 +10,6 @@ table's spread.
 
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +20,7 @@ from facegen.data.representations.depth_map import DepthView
 from facegen.data.subject import Sex, Subject
 from facegen.data.synthetic.population import population_moments
 from facegen.data.synthetic.tissue_table import FSTT_TABLE, LandmarkDepth
-from facegen.io.atomic import write_bytes_atomic, write_json_atomic
-from facegen.models.base import DepthData, FaceModel, Reconstruction
+from facegen.models.base import DepthData, FaceModel, Reconstruction, load_arrays_model, save_arrays_model
 from facegen.models.registry import register
 
 DEFAULT_FIELD_MM, DEFAULT_CENTRE_MM = 256.0, (0.0, -3.0)
@@ -258,22 +255,15 @@ class TissueDepthTemplate(FaceModel):
         return Reconstruction(np.where(mask, face, 0.0).astype(np.float32), mask)
 
     def save(self, folder: Path) -> None:
-        if self.state is None:
-            raise RuntimeError("nothing to save: the model is not fitted")
-        folder = Path(folder)
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **self.state)
-        write_bytes_atomic(folder / "state.npz", buf.getvalue())
-        record = {"family": self.family, "view": self.view.to_dict(), "landmarks": self.names}
-        write_json_atomic(folder / "model.json", record)
+        view = self.view.to_dict() if self.view is not None else None
+        save_arrays_model(folder, self.state, {"family": self.family, "view": view, "landmarks": self.names})
 
     @classmethod
     def load(cls, folder: Path) -> TissueDepthTemplate:
-        config = json.loads((Path(folder) / "model.json").read_text())
-        model = cls(DepthView.from_dict(config["view"]))
-        model.names = list(config["landmarks"])
-        with np.load(Path(folder) / "state.npz") as state:
-            model.state = {k: state[k] for k in state.files}
+        state, record = load_arrays_model(folder)
+        model = cls(DepthView.from_dict(record["view"]))
+        model.names = list(record["landmarks"])
+        model.state = state
         return model
 
 
