@@ -42,14 +42,19 @@ SMALL_SPEC = RepresentationSpec(DepthView(shape=(128, 128), pixel_mm=2.0), GridS
 """Small representations for fast dataset tests (2 mm pixels, 8 mm voxels)."""
 
 
+def _dataset(tmp_path_factory, name: str, n: int, seed: int, spec: RepresentationSpec) -> Path:
+    """A synthetic dataset written once per session (per test worker) into a temporary folder."""
+    from facegen.data.dataset.writer import write_synthetic_dataset
+
+    out = tmp_path_factory.mktemp("ds") / name
+    write_synthetic_dataset(out, n=n, seed=seed, spec=spec, workers=1)
+    return out
+
+
 @pytest.fixture(scope="session")
 def small_dataset(tmp_path_factory, generator) -> Path:
     """A 10-subject dataset written once for the read-only tests."""
-    from facegen.data.dataset.writer import write_synthetic_dataset
-
-    out = tmp_path_factory.mktemp("ds") / "small"
-    write_synthetic_dataset(out, n=10, seed=3, spec=SMALL_SPEC, workers=1)
-    return out
+    return _dataset(tmp_path_factory, "small", 10, 3, SMALL_SPEC)
 
 
 TINY_SPEC = RepresentationSpec(DepthView(shape=(64, 64), pixel_mm=4.0), GridSpec(shape=(16, 16, 16)))
@@ -59,8 +64,4 @@ TINY_SPEC = RepresentationSpec(DepthView(shape=(64, 64), pixel_mm=4.0), GridSpec
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory, generator) -> Path:
     """A 24-subject dataset at 64^2 for trainer tests."""
-    from facegen.data.dataset.writer import write_synthetic_dataset
-
-    out = tmp_path_factory.mktemp("ds") / "tiny"
-    write_synthetic_dataset(out, n=24, seed=5, spec=TINY_SPEC, workers=1)
-    return out
+    return _dataset(tmp_path_factory, "tiny", 24, 5, TINY_SPEC)
