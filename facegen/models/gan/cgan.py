@@ -32,14 +32,17 @@ DEPTH_SCALE_MM = 100.0
 """Depths enter and leave the networks divided by this (faces lie within about +-150 mm of the porions)."""
 
 
+def network_inputs(skull_depth: np.ndarray, skull_mask: np.ndarray) -> np.ndarray:
+    """(N, 2, H, W) float32: seen skull depth / DEPTH_SCALE_MM (0 where no bone) and the bone mask."""
+    return np.stack([skull_depth * skull_mask / DEPTH_SCALE_MM, skull_mask], axis=1).astype(np.float32)
+
+
 class DepthBatches:
     """Training tensors of a DepthData set, cut into batches by index on demand."""
 
     def __init__(self, data: DepthData) -> None:
         self.data = data
-        self.inputs = torch.from_numpy(
-            np.stack([data.skull_depth * data.skull_mask / DEPTH_SCALE_MM, data.skull_mask], axis=1).astype(np.float32)
-        )
+        self.inputs = torch.from_numpy(network_inputs(data.skull_depth, data.skull_mask))
         self.face = torch.from_numpy((data.face_depth / DEPTH_SCALE_MM).astype(np.float32))[:, None]
         self.face_mask = torch.from_numpy(data.face_mask)[:, None]
         self.conditions = torch.from_numpy(data.metadata)
@@ -192,8 +195,7 @@ class ConditionalGAN(TrainableModel):
         try:
             for start in range(0, len(skull_depth), 16):
                 part = slice(start, start + 16)
-                inputs = np.stack([skull_depth[part] * skull_mask[part] / DEPTH_SCALE_MM, skull_mask[part]], axis=1)
-                x = torch.from_numpy(inputs.astype(np.float32)).to(device)
+                x = torch.from_numpy(network_inputs(skull_depth[part], skull_mask[part])).to(device)
                 c = torch.from_numpy(np.asarray(metadata[part], np.float32)).to(device)
                 out.append((self._face(self.generator, x, c)[:, 0].float() * DEPTH_SCALE_MM).cpu().numpy())
         finally:
