@@ -1,13 +1,16 @@
-"""Benchmark of the first models: template, statistical shape regression and the 2.5D GAN, side by side.
+"""Benchmark of every model family on the same data: template, statistical shape regression, 2.5D GAN,
+diffusion model and 3D GAN, side by side.
 
-1. A synthetic dataset of 600 subjects at 128^2 (2 mm pixels; 420 train / 90 val / 90 test), written
-   once into the output folder (reused when it is already there).
-2. Each model trained by `facegen train` in its own process, timed, with its peak memory (max RSS);
-   the GAN with configs/gan2d-cpu-128.toml (1000 steps of 8, about 12 minutes on 2 idle cores).
+1. A synthetic dataset of 600 subjects at 128^2 (2 mm pixels) with 64^3 grids (4 mm voxels; 420 train /
+   90 val / 90 test), written once into the output folder (reused when it is already there).
+2. Each model trained by `facegen train` in its own process, timed, with its peak memory (max RSS), with
+   its configs/*-cpu-*.toml (sized for about 15 minutes on 2 idle cores). --reuse keeps runs that finished.
 3. `facegen evaluate`'s comparison on the held-out test split, beside the dataset's floor, and each
-   model's mean absolute error as a ratio to the template's.
+   model's mean absolute error as a ratio to the template's; a model that samples (diffusion) is also
+   checked for the calibration of its uncertainty.
 
-    .venv/bin/python bench/models.py [--out bench-output/models] [--n 600] [--only template pca gan2d] [--data DIR]
+    .venv/bin/python bench/models.py [--out bench-output/models] [--n 600] [--only template pca ...] [--data DIR]
+        [--reuse]
 """
 
 from __future__ import annotations
@@ -25,7 +28,12 @@ from report import print_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_TARGET_MIN = 15.0
-CONFIGS = {"template": None, "pca": None, "gan2d": ROOT / "configs" / "gan2d-cpu-128.toml"}
+CONFIGS = {
+    "template": None,
+    "pca": None,
+    "gan2d": ROOT / "configs" / "gan2d-cpu-128.toml",
+    "diffusion2d": ROOT / "configs" / "diffusion2d-cpu-128.toml",
+}
 
 
 def run_timed(command: list[str]) -> tuple[float, float]:
@@ -46,15 +54,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--only", nargs="+", choices=sorted(CONFIGS), default=list(CONFIGS))
     p.add_argument("--data", type=Path, help="an existing dataset to use instead of OUT/dataset")
+    p.add_argument("--reuse", action="store_true", help="keep runs in OUT/runs that finished (have run.json)")
     args = p.parse_args(argv)
     facegen = [sys.executable, "-m", "facegen.cli.main"]
     data = args.data or args.out / "dataset"
     if not (data / "dataset.json").exists():
-        run_timed([*facegen, "synth", "--n", str(args.n), "--seed", str(args.seed), "--size", "128", "--grid", "32",
+        run_timed([*facegen, "synth", "--n", str(args.n), "--seed", str(args.seed), "--size", "128", "--grid", "64",
                    "--out", str(data), "--overwrite"])  # fmt: skip
     rows, figures = [], {}
     for family in args.only:
         run = args.out / "runs" / family
+        if args.reuse and (run / "run.json").exists():
+            rows.append((f"{family}: training", "reused (finished earlier)"))
+            continue
         shutil.rmtree(run, ignore_errors=True)
         command = [*facegen, "train", "--model", family, "--data", str(data), "--out", str(run)]
         if CONFIGS[family] is not None:
@@ -75,6 +87,11 @@ def main(argv: list[str] | None = None) -> None:
         ratio = f" ({value['mean'] / mae['template']['mean']:.2f}x template)" if "template" in mae else ""
         rows.append((f"{name}: test MAE", f"{value['mean']:.2f} +- {value['sd']:.2f} mm{ratio}"))
         figures[name] = figures.get(name, {}) | {"test_mae_mm": value["mean"]}
+    for m in record["models"]:
+        if "calibration" in m:
+            c = m["calibration"]
+            rows.append((f"{m['name']}: Spearman(SD, |error|), 95% band coverage",
+                         f"{c['spearman_sd_error']:.2f}, {c['coverage']:.1%} ({c['samples']} samples)"))  # fmt: skip
     if record["floor"]:
         rows.append(("floor (noise-free face): test MAE", f"{record['floor']['metrics']['mae_mm']['mean']:.2f} mm"))
     figures["comparison"] = record

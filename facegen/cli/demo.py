@@ -41,29 +41,32 @@ DEMO_MODELS = {
     "template": [],
     "pca": [],
     "gan2d": ["batch_size=8", "lr=5e-4", "model.channels=[16,32,64,128]", "model.discriminator_channels=32"],
+    "diffusion2d": ["batch_size=8", "lr=1e-3", "beta1=0.9", "model.channels=[16,32,64,128]", "model.sampling_steps=20",
+                    "model.samples=4", "val_subjects=8"],
 }
-"""The families the demo trains, with the small GAN's settings (its steps come from --gan-steps)."""
+"""The families the demo trains, with the small neural models' settings (their steps come from --steps)."""
+NEURAL = ("gan2d", "diffusion2d")
 
 
-def train_models(dataset: Path, runs: Path, *, seed: int, gan_steps: int, console: Console) -> list[Path]:
+def train_models(dataset: Path, runs: Path, *, seed: int, steps: int, console: Console) -> list[Path]:
     """Fit or train every demo model into RUNS/NAME; returns the run folders."""
     folders = []
     for family, settings in DEMO_MODELS.items():
-        overrides = [*settings, f"seed={seed}"] + ([f"steps={gan_steps}", f"eval_every={gan_steps}"]
-                                                    if family == "gan2d" else [])  # fmt: skip
+        overrides = [*settings, f"seed={seed}"] + ([f"steps={steps}", f"eval_every={steps}"]
+                                                    if family in NEURAL else [])  # fmt: skip
         config = load_config(None, overrides, model=family)
         run = runs / family
         if run.exists():
             shutil.rmtree(run)
         with progress_bar() as bar:
-            task = bar.add_task(f"training {family}", total=config.steps if family == "gan2d" else None)
+            task = bar.add_task(f"training {family}", total=config.steps if family in NEURAL else None)
             record = train_run(config, dataset, run, on_progress=lambda step, *_, t=task: bar.update(t, completed=step))
         console.print(f"{family}: validation MAE {record['figures']['val_mae_mm']:.2f} mm, {record['seconds']:.0f} s")
         folders.append(run)
     return folders
 
 
-def run_demo(out: Path, *, n: int, seed: int, gan_steps: int, console: Console) -> dict:
+def run_demo(out: Path, *, n: int, seed: int, steps: int, console: Console) -> dict:
     """Generate `n` heads into OUT/dataset, verify and draw them, train every model and compare them."""
     out.mkdir(parents=True, exist_ok=True)
     dataset = out / "dataset"
@@ -85,7 +88,7 @@ def run_demo(out: Path, *, n: int, seed: int, gan_steps: int, console: Console) 
         f"floor (true vs noise-free face): {floor['surface_mm']['mean']:.2f} mm surface, "
         f"{floor['depth_mae_mm']['mean']:.2f} mm depth MAE over the face region"
     )
-    runs = train_models(dataset, out / "runs", seed=seed, gan_steps=gan_steps, console=console)
+    runs = train_models(dataset, out / "runs", seed=seed, steps=steps, console=console)
     evaluation = evaluate_models(runs, dataset, "test", seed=seed)
     write_report(evaluation, out / "report")
     print_comparison(evaluation.record, console)

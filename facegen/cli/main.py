@@ -227,13 +227,18 @@ def evaluate(
         Path | None, typer.Option(help="Dataset whose faces join the identification gallery as distractors.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and face-pool draws.")] = 0,
+    samples: Annotated[
+        int | None, typer.Option(min=1, help="Samples per face from stochastic models (default: each model's own).")
+    ] = None,
 ) -> None:
     """Score trained models on a dataset split beside the dataset's floor: accuracy, identification, bias."""
     from facegen.cli.tables import print_comparison
     from facegen.evaluation.report import evaluate_models
 
     try:
-        evaluation = evaluate_models(run, data, None if split == "all" else split, distractors=distractors, seed=seed)
+        evaluation = evaluate_models(
+            run, data, None if split == "all" else split, distractors=distractors, seed=seed, samples=samples
+        )
     except ValueError as exc:
         _fail(str(exc))
     print_comparison(evaluation.record, console)
@@ -252,7 +257,10 @@ def reconstruct(
     age: Annotated[float | None, typer.Option(help="Age in years (unknown: 30, 50 and 70 are shown).")] = None,
     bmi: Annotated[str, typer.Option(help="BMI value, low, normal, high or unknown (then all three).")] = "unknown",
     model: Annotated[str, typer.Option(help="A run folder from `facegen train`, or 'default'.")] = "default",
-    samples: Annotated[int, typer.Option(min=1, help="Samples per face (a stochastic model gives an SD map).")] = 1,
+    samples: Annotated[
+        int | None,
+        typer.Option(min=1, help="Samples per face; several give an SD map (default: the model's own)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: the same input, model and seed give the same files.")] = 0,
     mesh_units: Annotated[str, typer.Option(help="Units of a skull mesh: mm, cm, m or in.")] = "mm",
     hu_offset: Annotated[float | None, typer.Option(help="Add this to stored CT values to get HU.")] = None,
@@ -365,12 +373,12 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo's outputs.")] = Path("demo-output"),
     n: Annotated[int, typer.Option(min=12, help="Subjects to generate.")] = 80,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    gan_steps: Annotated[int, typer.Option(min=1, help="Training steps of the small GAN.")] = 300,
+    steps: Annotated[int, typer.Option(min=1, help="Training steps of the small GAN and diffusion model.")] = 300,
 ) -> None:
     """Run the main job end to end on embedded defaults: synthetic heads, every model trained and compared."""
     from facegen.cli.demo import run_demo
 
-    run_demo(out, n=n, seed=seed, gan_steps=gan_steps, console=console)
+    run_demo(out, n=n, seed=seed, steps=steps, console=console)
 
 
 if __name__ == "__main__":

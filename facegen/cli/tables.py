@@ -1,4 +1,4 @@
-"""Rich tables the commands print: the model comparison beside the floor."""
+"""Rich tables the commands print: the model comparison beside the floor, and the uncertainty check."""
 
 from __future__ import annotations
 
@@ -42,3 +42,19 @@ def print_comparison(record: dict[str, Any], console: Console) -> None:
     """Print the comparison at least 132 columns wide (a narrow log would fold every figure in two)."""
     wide = Console(width=max(console.width, 132), force_terminal=console.is_terminal, color_system=console.color_system)
     wide.print(comparison_table(record))
+    if any("calibration" in m for m in record["models"]):
+        wide.print(calibration_table(record))
+
+
+def calibration_table(record: dict[str, Any]) -> Table:
+    """Per model that gave several samples: does its SD track the error, does its 95% band hold the truth."""
+    table = Table(title="uncertainty: per-pixel SD over the samples against the real error (target coverage 85-98%)")
+    for title in ("model", "samples", "Spearman(SD, |error|)", "95% band coverage", "mean SD mm", "MAE mm",
+                  "MAE expected from SD"):  # fmt: skip
+        table.add_column(title, justify="left" if title == "model" else "right")
+    for m in record["models"]:
+        c = m.get("calibration")
+        if c is not None:
+            table.add_row(m["name"], str(c["samples"]), f"{c['spearman_sd_error']:.2f}", f"{c['coverage']:.1%}",
+                          f"{c['mean_sd_mm']:.2f}", f"{c['mae_mm']:.2f}", f"{c['expected_mae_mm']:.2f}")  # fmt: skip
+    return table

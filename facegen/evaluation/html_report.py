@@ -106,6 +106,27 @@ def _bias(record: dict[str, Any], by: str, metric: str) -> str:
     return _table(header, rows)
 
 
+def _calibration(record: dict[str, Any], evaluation: Evaluation) -> list[str]:
+    """The uncertainty section: calibration table, reliability plot, SD maps beside the error heat maps."""
+    models = [m for m in _rows(record) if "calibration" in m]
+    rows = [[m["name"], str(m["calibration"]["samples"]), _fmt(m["calibration"]["spearman_sd_error"]),
+             _fmt(100 * m["calibration"]["coverage"], ".1f") + "%", _fmt(m["calibration"]["mean_sd_mm"]),
+             _fmt(m["calibration"]["mae_mm"]), _fmt(m["calibration"]["expected_mae_mm"])] for m in models]  # fmt: skip
+    header = ["model", "samples", "Spearman(SD, |error|)", "95% band coverage", "mean SD (mm)", "MAE (mm)",
+              "MAE expected from SD (mm)"]  # fmt: skip
+    maps = {f"{name}: mean SD": sd for name, sd in evaluation.sd_maps.items()}
+    maps |= {f"{name}: mean |error|": evaluation.heat_maps[name] for name in evaluation.sd_maps}
+    return [
+        "<h2>Uncertainty: is the spread of the samples honest?</h2>",
+        "<p class='note'>Per face pixel, the SD over the model's samples against the real error of their mean. "
+        "The 95% band is the prediction interval of a new draw from K samples (t quantile, ddof 1); an honest "
+        "model holds about 95% of true depths inside it (target 85-98%) and its SD rises with its error.</p>",
+        _table(header, rows),
+        _image(figs.calibration_figure(models), "reliability of the predicted SD"),
+        _image(figs.heat_map_figure(maps, evaluation.data.view), "mean SD beside mean error"),
+    ]
+
+
 def render_report(evaluation: Evaluation) -> str:
     """The whole report page."""
     record, data = evaluation.record, evaluation.data
@@ -134,6 +155,8 @@ def render_report(evaluation: Evaluation) -> str:
         parts += [f"<h3>by {by}: mean absolute error (mm)</h3>", _bias(record, by, "mae_mm"),
                   _image(figs.bias_figure(models, by), f"MAE by {by}"),
                   f"<h3>by {by}: normalised rank</h3>", _bias(record, by, "normalised_rank")]  # fmt: skip
+    if evaluation.sd_maps:
+        parts += _calibration(record, evaluation)
     parts.append("<h2>Example cases</h2>")
     for i in np.linspace(0, len(data) - 1, min(CASES, len(data))).astype(int):
         faces = {m.name: (m.faces[i], m.claimed[i]) for m in evaluation.faces}

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from facegen.evaluation.bias import bias_table
+from facegen.evaluation.calibration import calibration
 from facegen.evaluation.identification import face_distances, identification_scores, ranks
 from facegen.evaluation.metrics import DEPTH_DATA_RANGE_MM, depth_errors, psnr, ssim, summarise
 from facegen.evaluation.regions import error_heat_map, region_errors
@@ -38,13 +39,17 @@ def score_depth(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[s
 
 @dataclass
 class ModelFaces:
-    """One model's mean face per test subject and the pixels it claims (both (N, H, W))."""
+    """One model's mean face per test subject and the pixels it claims (both (N, H, W)); with K > 1 samples,
+    the per-pixel SD (N, H, W) and the calibration of that SD against the true error."""
 
     name: str
     family: str
     faces: np.ndarray
     claimed: np.ndarray
     run: str = ""
+    samples: int = 1
+    sd: np.ndarray | None = None
+    calibration: dict[str, Any] | None = None
 
 
 @dataclass
@@ -56,20 +61,29 @@ class Evaluation:
     faces: list[ModelFaces]
     heat_maps: dict[str, np.ndarray] = field(default_factory=dict)
     cmc: dict[str, np.ndarray] = field(default_factory=dict)
+    sd_maps: dict[str, np.ndarray] = field(default_factory=dict)
+    """Mean per-pixel SD over the subjects, for models that gave several samples (beside their heat maps)."""
     seconds: dict[str, float] = field(default_factory=dict)
     """Wall time per stage (kept out of the record, so the same inputs give the same report)."""
 
 
-def reconstruct_all(runs: list[Path], data: DepthData) -> list[ModelFaces]:
-    """Each run's model asked once for every subject (the mean of its samples, seed 0)."""
+def reconstruct_all(runs: list[Path], data: DepthData, samples: int | None = None) -> list[ModelFaces]:
+    """Each run's model asked once for every subject (seed 0): K samples for a stochastic model (its own
+    default unless `samples` is given), whose mean is the face and whose spread is checked against the error."""
     from facegen.models.registry import load_trained
 
     out = []
     for run in runs:
         model = load_trained(run)
-        recs = model.reconstruct_many(data, seed=0)
-        out.append(ModelFaces(Path(run).name, model.family, np.stack([r.mean_mm for r in recs]),
-                              np.stack([r.mask for r in recs]), str(run)))  # fmt: skip
+        k = (samples or model.default_samples) if model.stochastic else 1
+        recs = model.reconstruct_many(data, seed=0, n_samples=k)
+        claimed = np.stack([r.mask for r in recs])
+        faces = ModelFaces(Path(run).name, model.family, np.stack([r.mean_mm for r in recs]), claimed, str(run), k)
+        if k > 1:
+            stacked = np.stack([r.face_depth_mm for r in recs])
+            faces.sd = stacked.std(axis=1, ddof=1)
+            faces.calibration = calibration(stacked, data.face_depth, claimed & data.face_region)
+        out.append(faces)
     return out
 
 
@@ -103,9 +117,18 @@ def _nan_summary(values: np.ndarray) -> dict[str, float]:
 
 
 def evaluate_models(
-    runs: list[Path], data_root: Path, split: str | None = "test", *, distractors: Path | None = None, seed: int = 0
+    runs: list[Path],
+    data_root: Path,
+    split: str | None = "test",
+    *,
+    distractors: Path | None = None,
+    seed: int = 0,
+    samples: int | None = None,
 ) -> Evaluation:
-    """Score every run on one split; distractors (another dataset's faces) enlarge the gallery."""
+    """Score every run on one split; distractors (another dataset's faces) enlarge the gallery; `samples` per
+    face from stochastic models (None: each model's own default)."""
+    if samples is not None and samples < 1:
+        raise ValueError(f"samples must be at least 1, got {samples}")
     data = DepthData.load(data_root, split)
     if data.view is None:
         raise ValueError(f"{data_root} has no depth-map view in its card")
@@ -119,14 +142,20 @@ def evaluate_models(
         gallery_masks = np.concatenate([gallery_masks, extra.face_region])
         n_distractors = len(extra)
     started = time.perf_counter()
-    faces = reconstruct_all(runs, data)
+    faces = reconstruct_all(runs, data, samples)
     evaluation = Evaluation({}, data, faces, seconds={"reconstruction": time.perf_counter() - started})
     started = time.perf_counter()
     models = []
     for model in faces:
         figures, _, heat, cmc = _score(model.faces, model.claimed, data, gallery, gallery_masks, seed)
+        figures["samples"] = model.samples
+        if model.calibration is not None:
+            figures["calibration"] = model.calibration
         models.append({"name": model.name, "family": model.family, "run": model.run} | figures)
         evaluation.heat_maps[model.name], evaluation.cmc[model.name] = heat, cmc
+        if model.sd is not None:  # mean SD per pixel: the "error" of the SD map against zero
+            evaluation.sd_maps[model.name], _ = error_heat_map(model.sd, np.zeros_like(model.sd),
+                                                               model.claimed & data.face_region)  # fmt: skip
     floor = None
     if data.noise_free_face_depth is not None:
         nf = data.noise_free_face_depth

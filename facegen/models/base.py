@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from facegen.data.dataset.reader import Dataset
 from facegen.data.representations.depth_map import DepthView
+from facegen.data.representations.voxel_grid import GridSpec
 from facegen.data.subject import Sex, Subject
 
 if TYPE_CHECKING:
@@ -38,6 +40,23 @@ def metadata_features(subject: Subject) -> np.ndarray:
     return np.array([sex, age, bmi], np.float32)
 
 
+GRID_KINDS = ("skull", "face")
+
+
+@dataclass(frozen=True)
+class ArraySource:
+    """Where a data set's subjects live on disk: the dataset folder, their rows in its arrays, its voxel grid."""
+
+    root: Path
+    rows: tuple[int, ...]
+    grid: GridSpec
+
+    @cached_property
+    def arrays(self):
+        """The dataset's arrays, opened once (read-only) on first use."""
+        return Dataset.open(self.root).arrays()
+
+
 @dataclass(frozen=True)
 class DepthData:
     """Depth maps of a set of subjects, in memory: (N, H, W) arrays and (N, 3) metadata features."""
@@ -54,6 +73,8 @@ class DepthData:
     """Canonical (N, 3) mm per skull landmark that every subject's landmarks.json has (None: no files)."""
     view: DepthView | None = None
     """Where the depth maps look (pixel size, centre), from the dataset card."""
+    source: ArraySource | None = None
+    """Where the subjects came from, so 3D models read their voxel grids on demand (None: built in memory)."""
 
     @staticmethod
     def load(root: Path | str, split: str | None) -> DepthData:
@@ -80,10 +101,31 @@ class DepthData:
             noise_free_face_depth=take("noise_free_face_depth", np.float32) if has_noise_free else None,
             skull_landmarks=_skull_landmarks(ds, [r.subject.subject_id for r in rows]),
             view=ds.spec.view,
+            source=ArraySource(Path(root).resolve(), tuple(index), ds.spec.grid),
         )
 
     def __len__(self) -> int:
         return len(self.subjects)
+
+    @property
+    def grid_spec(self) -> GridSpec:
+        """The voxel grid of the dataset the subjects came from."""
+        return self._source().grid
+
+    def grid(self, kind: str, i: int) -> np.ndarray:
+        """Subject i's occupancy grid (X, Y, Z) uint8 0/1 of `kind` 'skull' or 'face', read from the dataset."""
+        if kind not in GRID_KINDS:
+            raise ValueError(f"grid kind must be one of {', '.join(GRID_KINDS)}, got {kind!r}")
+        source, name = self._source(), f"{kind}_grid"
+        if name not in source.arrays:
+            raise ValueError(f"{source.root} holds no {name} array; write the dataset with grids")
+        return np.asarray(source.arrays[name][source.rows[i]], np.uint8)
+
+    def _source(self) -> ArraySource:
+        if self.source is None:
+            raise ValueError("these depth data were built in memory and hold no voxel grids; load them from a "
+                             "dataset folder (DepthData.load) for a 3D model")  # fmt: skip
+        return self.source
 
 
 def _skull_landmarks(ds: Dataset, subject_ids: list[str]) -> dict[str, np.ndarray] | None:
@@ -134,6 +176,13 @@ class FaceModel(ABC):
     """False for a model that gives one face per input whatever the seed (it returns a single sample)."""
     view: DepthView | None = None
     """Where the depth maps it was trained on look: a new case is rendered in this view."""
+    grid: GridSpec | None = None
+    """A 3D model's voxel grid: a case's skull is voxelized on it for `reconstruct_grid` (None: depth maps only)."""
+
+    @property
+    def default_samples(self) -> int:
+        """Samples per face when the caller does not say: 1 (the model's single answer) unless it knows better."""
+        return 1
 
     @abstractmethod
     def fit(self, data: DepthData, *, seed: int = 0) -> dict[str, float]:

@@ -28,6 +28,8 @@ BUILTIN = {
     "template": "facegen.models.baselines.template",
     "pca": "facegen.models.baselines.pca",
     "gan2d": "facegen.models.gan.cgan",
+    "gan3d": "facegen.models.gan.gan3d",
+    "diffusion2d": "facegen.models.diffusion.conditional",
 }
 """Where each built-in family lives (its module registers it on import)."""
 MODEL_DIR = "model"

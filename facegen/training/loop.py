@@ -98,6 +98,8 @@ def subset(data: DepthData, count: int) -> DepthData:
         values["noise_free_face_depth"] = data.noise_free_face_depth[:count]
     if data.skull_landmarks is not None:
         values["skull_landmarks"] = {k: v[:count] for k, v in data.skull_landmarks.items()}
+    if data.source is not None:
+        values["source"] = replace(data.source, rows=data.source.rows[:count])
     return replace(data, subjects=data.subjects[:count], **values)
 
 

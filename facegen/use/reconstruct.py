@@ -120,18 +120,20 @@ def reconstruct_case(
     model_folder: Path,
     model_label: str,
     metadata: CaseMetadata,
-    samples: int = 1,
+    samples: int | None = None,
     seed: int = 0,
     options: IngestOptions | None = None,
     accuracy: dict[str, Any] | None = None,
 ) -> CaseResult:
-    """Reconstruct every metadata variant of one case into OUT (replaced whole, never left half-written)."""
+    """Reconstruct every metadata variant of one case into OUT (replaced whole, never left half-written);
+    `samples` per face (None: the model's own default, several for a model that carries uncertainty)."""
+    samples = model.default_samples if samples is None else samples
     if samples < 1:
         raise ValueError(f"samples must be at least 1, got {samples}")
     if model.view is None:
         raise ValueError(f"model {model_label} does not record the depth-map view it was trained on; retrain it")
     input_path = Path(input_path)
-    spec = RepresentationSpec(model.view, GridSpec(shape=(8, 8, 8)))
+    spec = RepresentationSpec(model.view, model.grid or GridSpec(shape=(8, 8, 8)))  # a 3D model's grid, voxelized
     head = ingest_input(input_path, replace(options or IngestOptions(), spec=spec))
     reps = head_representations(head, spec)
     if not reps.skull_depth.mask.any():
@@ -139,8 +141,13 @@ def reconstruct_case(
     files: dict[str, bytes] = {}
     variants, corrections = [], {}
     for subject in metadata.variants():
-        rec = model.reconstruct(reps.skull_depth.depth_mm, reps.skull_depth.mask, subject, seed=seed,
-                                n_samples=samples)  # fmt: skip
+        face_grid = None
+        if model.grid is not None:  # a 3D model reads the whole skull as occupancy on its grid
+            answer = model.reconstruct_grid(reps.skull_grid.occupancy, subject, seed=seed, n_samples=samples)
+            rec, face_grid = answer.reconstruction, answer.face_occupancy
+        else:
+            rec = model.reconstruct(reps.skull_depth.depth_mm, reps.skull_depth.mask, subject, seed=seed,
+                                    n_samples=samples)  # fmt: skip
         face_depth, pushed = _in_front_of_bone(rec.mean_mm, rec.mask, reps.skull_depth.depth_mm, reps.skull_depth.mask)
         face = depth_map_mesh(face_depth, rec.mask, model.view, max_edge_jump_mm=EDGE_JUMP_PIXELS * model.view.pixel_mm)
         name = subject.subject_id
@@ -148,6 +155,8 @@ def reconstruct_case(
         corrections[name] = pushed
         files[f"{name}/face_depth_mm.npy"] = _npy_bytes(face_depth.astype(np.float32))
         files[f"{name}/face_mask.npy"] = _npy_bytes(rec.mask)
+        if face_grid is not None:
+            files[f"{name}/face_grid.npy"] = _npy_bytes((face_grid >= 0.5).astype(np.uint8))
         sd = rec.sd_mm if rec.face_depth_mm.shape[0] > 1 else None
         if sd is not None:
             files[f"{name}/face_sd_mm.npy"] = _npy_bytes(sd.astype(np.float32))
@@ -254,7 +263,7 @@ def reconstruct(
     age: float | None = None,
     bmi: str | float | None = "unknown",
     model: str | Path = "default",
-    samples: int = 1,
+    samples: int | None = None,
     seed: int = 0,
     options: IngestOptions | None = None,
     console=None,

@@ -97,6 +97,26 @@ def heat_map_figure(heat_maps: dict[str, np.ndarray], view: DepthView) -> bytes:
     return png_bytes(fig)
 
 
+def calibration_figure(models: list[dict[str, Any]]) -> bytes:
+    """Reliability: observed mean |error| per quintile of predicted SD, against what an honest SD implies."""
+    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    top = 0.0
+    for m in models:
+        c = m["calibration"]
+        sd = np.array([b["sd_mm"] for b in c["reliability"]])
+        ax.plot(sd, [b["mae_mm"] for b in c["reliability"]], "o-", label=f"{m['name']} (K={c['samples']})")
+        top = max(top, float(sd.max()), max(b["mae_mm"] for b in c["reliability"]))
+        k = c["samples"]
+    line = np.linspace(0, top * 1.05, 2)
+    ax.plot(line, line * np.sqrt(2 / np.pi * (1 + 1 / k)), "k--", label="honest SD (Gaussian)")
+    ax.set_xlabel("predicted SD (mm), per quintile of pixels")
+    ax.set_ylabel("observed mean |error| (mm)")
+    ax.set_title("does the uncertainty track the error?")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return png_bytes(fig)
+
+
 def cases_figure(skull: np.ndarray, skull_mask: np.ndarray, truth: np.ndarray, truth_mask: np.ndarray,
                  faces: dict[str, tuple[np.ndarray, np.ndarray]], view: DepthView, title: str) -> bytes:  # fmt: skip
     """One subject: shaded skull | true face | each model's face, as a forensic reader compares them."""

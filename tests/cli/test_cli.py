@@ -63,12 +63,14 @@ def test_show_names_an_unknown_subject(small_dataset, tmp_path):
 
 
 def test_demo_runs_end_to_end(tmp_path, generator):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--n", "12", "--gan-steps", "2"])
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--n", "12", "--steps", "2"])
     assert result.exit_code == 0, result.output
     for name in ("subject.png", "gallery.png", "dataset/dataset.json", "report/report.json", "report/report.html"):
         assert (tmp_path / "demo" / name).is_file()
     assert "soft-tissue depth" in result.output and "floor" in result.output
     record = json.loads((tmp_path / "demo" / "report" / "report.json").read_text())
-    assert [m["family"] for m in record["models"]] == ["template", "pca", "gan2d"]
-    for family in ("template", "pca", "gan2d"):
+    assert [m["family"] for m in record["models"]] == ["template", "pca", "gan2d", "diffusion2d"]
+    assert record["models"][-1]["calibration"]["samples"] == 4
+    assert "Spearman(SD, |error|)" in result.output
+    for family in ("template", "pca", "gan2d", "diffusion2d"):
         assert family in result.output and (tmp_path / "demo" / "runs" / family / "model" / "model.json").is_file()

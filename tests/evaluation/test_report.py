@@ -37,6 +37,24 @@ def report(tiny_dataset, tmp_path_factory):
     return outs, result.output
 
 
+def test_samples_bring_the_uncertainty_section(report, tiny_dataset, tmp_path):
+    (a, _), _ = report
+    assert all("calibration" not in m for m in json.loads((a / "report.json").read_text())["models"])
+    runs = [part for family in ("template", "pca") for part in ("--run", str(a.parent / family))]
+    result = runner.invoke(app, ["evaluate", *runs, "--data", str(tiny_dataset), "--split", "all", "--samples", "4",
+                                 "--out", str(tmp_path / "c")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "c" / "report.json").read_text())
+    for m in record["models"]:
+        c = m["calibration"]
+        assert m["samples"] == c["samples"] == 4
+        assert -1 <= c["spearman_sd_error"] <= 1 and 0 < c["coverage"] <= 1 and c["mean_sd_mm"] > 0
+        assert len(c["reliability"]) == 5
+    page = (tmp_path / "c" / "report.html").read_text()
+    assert "Uncertainty: is the spread of the samples honest?" in page and "95% band coverage" in page
+    assert "Spearman(SD, |error|)" in result.output
+
+
 def test_report_holds_every_figure_and_is_reproducible(report):
     (a, b), output = report
     for name in ("report.html", "report.json"):

@@ -1,0 +1,1 @@
+"""Conditional diffusion models: several plausible faces per skull, and their spread as uncertainty."""
