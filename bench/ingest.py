@@ -8,7 +8,8 @@ What it measures (figures and ratios only; it asserts nothing about speed):
    with a table, headrest, pillow and cable added around it; written once as a DICOM series (400 files, with
    planted identifying tags) and once as a NIfTI (.nii.gz) into a temporary folder.
 2. For each input, a fresh Python process runs `ingest_input(path)` (read, calibrate HU, segment, mesh, align
-   to the canonical pose) then `head_representations(head, RepresentationSpec())`. Reported: the whole
+   to the canonical pose; with --skull-only as `facegen reconstruct` does: `IngestOptions(full_face=False)`,
+   the skin only rough) then `head_representations(head, RepresentationSpec())`. Reported: the whole
    child's wall seconds (interpreter start and imports included), the seconds of ingest + represent alone,
    a stage breakdown (read, HU calibration, segmentation, surfaces, skull-model build, alignment fit, input
    hash, other checks, representations) taken by wrapping the functions `ingest_volume` calls, and the
@@ -28,7 +29,7 @@ What it measures (figures and ratios only; it asserts nothing about speed):
 
 Run from the repository root:
 
-    .venv/bin/python bench/ingest.py [--spacing SX SY SZ] [--inputs dicom nifti] [--keep DIR]
+    .venv/bin/python bench/ingest.py [--spacing SX SY SZ] [--inputs dicom nifti] [--keep DIR] [--skull-only]
 
 Rendering the CT and writing the files take a minute or two before the timed runs start; the temporary
 folder is removed afterwards unless --keep names a folder to write into instead.
@@ -82,6 +83,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="which inputs to ingest (default both)",
     )
     p.add_argument("--keep", type=Path, default=None, help="write the inputs here and keep them (default: temp)")
+    p.add_argument(
+        "--skull-only", action="store_true", help="ingest as a case does: IngestOptions(full_face=False), rough skin"
+    )
     p.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -171,7 +175,7 @@ def write_inputs(ct: Any, folder: Path, kinds: list[str]) -> tuple[dict[str, Pat
 # --- the timed child ---------------------------------------------------------------------------------------
 
 
-def child(path: Path, result: Path) -> None:
+def child(path: Path, result: Path, skull_only: bool = False) -> None:
     """Ingest `path` and build its representations in this (fresh) process; print one CHILD_JSON line."""
     t_start = time.perf_counter()
     import facegen.data.alignment.register as register
@@ -202,13 +206,16 @@ def child(path: Path, result: Path) -> None:
     timed(intensity, "to_hounsfield", "calibrate_hu")
     timed(segment, "segment_head", "segment")
     timed(surfaces, "surfaces_from_ct", "surfaces")
+    if skull_only:
+        timed(segment, "segment_skull", "segment")
+        timed(surfaces, "skull_surfaces", "surfaces")
     timed(register, "skull_model", "align_model_build")
     timed(ingest, "align_head", "align")
     timed(ingest, "input_sha256", "input_hash")
 
     cpu0 = os.times()
     t0 = time.perf_counter()
-    head = ingest.ingest_input(path)
+    head = ingest.ingest_input(path, ingest.IngestOptions(full_face=False) if skull_only else None)
     ingest_seconds = time.perf_counter() - t0
     hwm_ingest = vm_hwm_mib()
     t0 = time.perf_counter()
@@ -250,9 +257,10 @@ def child(path: Path, result: Path) -> None:
     print(CHILD_TAG + json.dumps(out, default=str), flush=True)
 
 
-def run_child(path: Path, result: Path) -> dict[str, Any]:
+def run_child(path: Path, result: Path, skull_only: bool = False) -> dict[str, Any]:
     """Run `child` in a fresh interpreter; its figures plus wall seconds and the parent's view of its RSS."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(path), "--result", str(result)]
+    cmd += ["--skull-only"] if skull_only else []
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -383,6 +391,7 @@ def bench(args: argparse.Namespace, folder: Path) -> None:
     print(
         f"facegen ingest benchmark: {cores} cores (target: {TARGET_SECONDS:.0f} s and {TARGET_GB:g} GB on"
         f" {TARGET_CORES} cores), CT {SHAPE} at {spacing} mm, inputs {args.inputs}"
+        + (" (skull only, as a case ingests)" if args.skull_only else "")
     )
     head, ct, setup = make_ct(spacing)
     print(
@@ -398,7 +407,7 @@ def bench(args: argparse.Namespace, folder: Path) -> None:
     runs = {}
     for kind, path in paths.items():
         result = folder / f"result_{kind}.npz"
-        r = run_child(path, result)
+        r = run_child(path, result, args.skull_only)
         if r["ok"]:
             r["pose"] = pose_error(head, result)
         runs[kind] = r
@@ -425,7 +434,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the benchmark (or, with the hidden --child, one timed ingest) and print its figures."""
     args = parse_args(argv)
     if args.child is not None:
-        child(args.child, args.result)
+        child(args.child, args.result, args.skull_only)
         return
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)

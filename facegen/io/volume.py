@@ -150,10 +150,21 @@ def _squeeze_to_3d(array: np.ndarray, path: Path) -> np.ndarray:
     return array
 
 
+def _c_order(array: np.ndarray) -> np.ndarray:
+    """A C-ordered copy made 8 slices at a time along the last axis: one whole-array transposing copy of a
+    NIfTI's Fortran-ordered data is cache-hostile (1.4-2.4 s for 512 x 512 x 400)."""
+    if array.flags.c_contiguous:
+        return array
+    out = np.empty(array.shape, array.dtype)
+    for k in range(0, array.shape[-1], 8):
+        out[..., k : k + 8] = array[..., k : k + 8]
+    return out
+
+
 def _volume_dtype(array: np.ndarray) -> np.ndarray:
-    """int16 when the values fit it exactly, float32 otherwise."""
+    """int16 when the values fit it exactly, float32 otherwise; C-ordered."""
     if array.dtype == np.int16 or array.dtype == np.float32:
-        return np.ascontiguousarray(array)
+        return _c_order(array)
     if np.issubdtype(array.dtype, np.integer) and array.size and array.min() >= -32768 and array.max() <= 32767:
         return array.astype(np.int16)
     return array.astype(np.float32)

@@ -134,7 +134,8 @@ def reconstruct_case(
         raise ValueError(f"model {model_label} does not record the depth-map view it was trained on; retrain it")
     input_path = Path(input_path)
     spec = RepresentationSpec(model.view, model.grid or GridSpec(shape=(8, 8, 8)))  # a 3D model's grid, voxelized
-    head = ingest_input(input_path, replace(options or IngestOptions(), spec=spec))
+    # a case needs the skull; the CT's own skin only for the pose, so it is found coarsely
+    head = ingest_input(input_path, replace(options or IngestOptions(), spec=spec, full_face=False))
     reps = head_representations(head, spec)
     if not reps.skull_depth.mask.any():
         raise ValueError(f"{input_path}: no bone is seen in the model's frontal view; is this a skull?")

@@ -14,7 +14,11 @@ the body surface, without filling the concavities in front of the face. Dental m
 the slices that hold metal (see `_thresholded`). Bone is the bone threshold within the head, without specks and
 with its small pores filled (mastoid air cells, diploic gaps), so that its surface is the skull's outline.
 Structuring elements are in millimetres, so anisotropic spacing works; axis directions come from the volume,
-so any orientation does.
+so any orientation does. Cube and ball morphology run as lines and rows of plain array logic (the same result as
+`scipy.ndimage`'s, many times faster), and full-resolution steps run through slabs.
+
+When only the skull matters (a case), `segment_skull` stops at the head on blocks and finds the bone on the CT
+averaged to the grid its surface is meshed on: none of the full-resolution work, for the same skull.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from scipy import ndimage
 from facegen.io.volume import Volume
 
 SKIN_HU = -300.0
+AIR_HU = -1000.0
 BONE_HU = 300.0
 METAL_HU = 3000.0
 """Above enamel (up to ~2900 HU in real scans), below the 3071 HU at which 12-bit scanners clip metal."""
@@ -57,10 +62,11 @@ TANGENTIAL_MM = 4.0
 GUIDE_REACH_MM = 30.0
 """In-plane distance from metal within which that band applies: wide streaks are strong only near the metal, and
 interpolating across a run of slices would cut shapes that change fast along it (an ear lobe) farther out."""
+SLAB_BLOCKS = 8
+"""Full-resolution steps run through slabs of this many blocks: small temporaries stay in cache, and memory low."""
 MIN_BONE_MM3 = 30.0
 MAX_PORE_MM2 = 100.0
 """Holes in bone smaller than this in an axial slice (mastoid air cells, diploic gaps, small foramina) are filled."""
-_CUBE = ndimage.generate_binary_structure(3, 3)
 
 
 @dataclass(frozen=True)
@@ -71,47 +77,120 @@ class HeadMasks:
     bone: np.ndarray
 
 
+@dataclass(frozen=True)
+class SkullMasks:
+    """What a skull and a rough skin need of a CT, on grids coarser than the scan's (see `segment_skull`).
+
+    `grid` is the CT around the head averaged to voxels within `grid_mm` (the grid the skull is meshed on) and
+    `bone` the bone on it; `skin` holds the share of tissue in each block of about COARSE_MM as HU (air -1000,
+    half tissue at the skin threshold) and `head` the head on those blocks, cavities filled.
+    """
+
+    grid: Volume
+    bone: np.ndarray
+    skin: Volume
+    head: np.ndarray
+
+
+@dataclass(frozen=True)
+class _CoarseHead:
+    """The head on blocks (cavities filled), the ring of blocks around it, other tissue, and tissue voxels per block."""
+
+    filled: np.ndarray
+    ring: np.ndarray
+    others: np.ndarray
+    share: np.ndarray
+    counts: np.ndarray
+
+
 def segment_head(volume: Volume, *, skin_hu: float = SKIN_HU, bone_hu: float = BONE_HU) -> HeadMasks:
     """The head and its bone in a CT (HU), without table, headrest, pillow or cables; cavities filled.
 
     Raises ValueError when no body of tissue reaches MIN_HEAD_ML after cutting what touches it.
     """
+    blocks = _head_blocks(volume, skin_hu, bone_hu)
+    inner_box, refined = _refined(blocks.tissue, blocks.coarse, blocks.factors)
+    refined = fill_cavities(refined, volume.direction)  # again at full resolution: walls thinner than a block
+    region = tuple(slice(b.start + i.start, b.start + i.stop) for b, i in zip(blocks.box, inner_box, strict=True))
+    head = np.zeros(volume.shape, bool)
+    head[region] = refined
+    return HeadMasks(head=head, bone=_bone(volume, head, blocks.metal, bone_hu))
+
+
+def segment_skull(
+    volume: Volume, *, skin_hu: float = SKIN_HU, bone_hu: float = BONE_HU, grid_mm: float | None = 1.0
+) -> SkullMasks:
+    """The bone on the CT averaged to voxels within `grid_mm`, and the head on blocks of about COARSE_MM.
+
+    For when only the skull matters (a case): the head is cut from what touches it as in `segment_head` but not
+    refined to full resolution (its skin is good for pinning the pose, not for a face), and the bone is found on
+    the grid the skull is meshed on anyway, within that head: none of the full-resolution work, which is most of
+    it for a fine scan. Raises ValueError when no body of tissue reaches MIN_HEAD_ML.
+    """
+    blocks = _head_blocks(volume, skin_hu, bone_hu)
+    coarse, factors = blocks.coarse, blocks.factors
+    start = np.array([b.start for b in blocks.box])
+    tissue_hu = AIR_HU + coarse.share.astype(np.float32) / coarse.counts * np.float32(2.0 * (skin_hu - AIR_HU))
+    skin = Volume(
+        tissue_hu.astype(np.float32, copy=False),
+        volume.spacing_mm * factors,
+        volume.index_to_world(start + (factors - 1) / 2.0),
+        volume.direction,
+    )
+    grid, within = _grid_within(volume, coarse.filled, start, factors, block_factors(volume.spacing_mm, grid_mm))
+    bone = _bone(grid, within, _metal_runs(grid, skin_hu), bone_hu)
+    return SkullMasks(grid=grid, bone=bone, skin=skin, head=_rough_head(coarse, volume.direction))
+
+
+@dataclass(frozen=True)
+class _HeadBlocks:
+    """What both segmentations start from: metal runs, the box around the tissue, the tissue in it, and the head on
+    blocks of `factors` voxels."""
+
+    metal: list[_MetalRun]
+    box: tuple[slice, slice, slice]
+    tissue: np.ndarray
+    factors: np.ndarray
+    coarse: _CoarseHead
+
+
+def _head_blocks(volume: Volume, skin_hu: float, bone_hu: float) -> _HeadBlocks:
+    """Threshold the tissue (metal streaks voted out), box it and find the head on blocks of about COARSE_MM."""
     if not skin_hu < bone_hu:
         raise ValueError(f"skin_hu {skin_hu} must lie below bone_hu {bone_hu}")
-    hu = volume.array
     spacing = volume.spacing_mm
     metal = _metal_runs(volume, skin_hu)
-    tissue = _thresholded(hu, skin_hu, volume, metal, STREAK_WINDOW_MM[0])
-    box = _bounding_box(tissue, 2 * _coarse_factors(spacing))
+    tissue = _thresholded(volume.array, skin_hu, volume, metal, STREAK_WINDOW_MM[0])
+    factors = _coarse_factors(spacing)
+    box = _bounding_box(tissue, 2 * factors)
     if box is None:
         raise ValueError(_no_head_message(0.0, skin_hu))
-    factors = _coarse_factors(spacing)
     local = tissue[box]
-    filled, ring, others = _coarse_head(local, factors, spacing * factors, volume.direction, skin_hu)
-    inner_box, refined = _refined(local, filled, ring, others, factors)
-    refined = fill_cavities(refined, volume.direction)  # again at full resolution: walls thinner than a block
-    head = np.zeros(volume.shape, bool)
-    head[tuple(slice(b.start + i.start, b.start + i.stop) for b, i in zip(box, inner_box, strict=True))] = refined
-    bone = _thresholded(hu, bone_hu, volume, metal, STREAK_WINDOW_MM[1], within=head)
-    return HeadMasks(head=head, bone=_without_pores(_without_specks(bone, spacing), volume))
+    coarse = _coarse_head(local, factors, spacing * factors, volume.direction, skin_hu)
+    return _HeadBlocks(metal, box, local, factors, coarse)
+
+
+def _bone(volume: Volume, within: np.ndarray, metal: list[_MetalRun], bone_hu: float) -> np.ndarray:
+    """Bone above `bone_hu` within the head, metal streaks voted out, without specks and with its pores filled."""
+    bone = _thresholded(volume.array, bone_hu, volume, metal, STREAK_WINDOW_MM[1], within=within)
+    return _without_pores(_without_specks(bone, volume.spacing_mm), volume)
 
 
 def _coarse_head(
     tissue: np.ndarray, factors: np.ndarray, spacing: np.ndarray, direction: np.ndarray, skin_hu: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> _CoarseHead:
     """The head on blocks of `factors` voxels (cavities filled), the ring of blocks around it, and other tissue.
 
     Raises ValueError when no body reaches MIN_HEAD_ML.
     """
-    raw_share, counts = _block_share(tissue, factors)
     # erode first: a one-voxel gap between skin and a headrest must hold a whole block to survive averaging
-    share, _ = _block_share(_eroded(tissue, np.maximum(factors - 1, 1)), factors)
+    raw_share, share, counts = _tissue_shares(tissue, factors)
     coarse = share.astype(np.int32) * 2 >= counts
     # axial cavities first (found before the erosion, which may break their walls), so that a thin wall (neck skin
     # over the airway) is not cut off as a thin part; not coronal ones: a coronal plane cuts a cradle as a ring
     raw = raw_share.astype(np.int32) * 2 >= counts
     solid = _fill_holes_in_slices(raw, int(np.argmax(np.abs(direction[1]))))
-    coarse |= solid & ndimage.binary_dilation(solid & ~raw, _CUBE)  # with the walls' eroded inner layer
+    coarse |= solid & _cube_dilated(solid & ~raw)  # with the walls' eroded inner layer
     body, body_ml = _largest_opened_body(coarse, spacing)
     if body_ml < MIN_HEAD_ML:
         raise ValueError(_no_head_message(body_ml, skin_hu))
@@ -119,13 +198,85 @@ def _coarse_head(
     attached = _attached_parts(residual, body, spacing)
     head = (body & ~_contact_bumps(body, residual & ~attached, spacing)) | attached
     filled = fill_cavities(head, direction)
-    grown = ndimage.binary_dilation(filled, _CUBE)
+    grown = _cube_dilated(filled)
     others = ((raw_share > 0) & ~grown) | (coarse & ~filled)
-    return filled, grown & ~filled & ~coarse, others
+    return _CoarseHead(filled, grown & ~filled & ~coarse, others, raw_share, counts)
+
+
+def _near_and_interior(coarse: _CoarseHead) -> tuple[np.ndarray, np.ndarray]:
+    """Ring blocks next to other tissue (a headrest, a cable), and the blocks deep in the head."""
+    near = coarse.ring & _cube_dilated(coarse.others)
+    return near, _cube_eroded(coarse.filled)
+
+
+def _rough_head(coarse: _CoarseHead, direction: np.ndarray) -> np.ndarray:
+    """The head on blocks with its skin where the blocks' tissue puts it (what `_refined` does voxel by voxel).
+
+    Blocks of the head and of the ring count when mostly tissue, except ring blocks next to other tissue; deep
+    blocks count whole; cavities are filled again.
+    """
+    near, interior = _near_and_interior(coarse)
+    tissue = coarse.share.astype(np.int32) * 2 >= coarse.counts
+    return fill_cavities((tissue & (coarse.filled | (coarse.ring & ~near))) | interior, direction)
+
+
+def _grid_within(
+    volume: Volume, filled: np.ndarray, start: np.ndarray, factors: np.ndarray, grid_factors: np.ndarray
+) -> tuple[Volume, np.ndarray]:
+    """The CT averaged over blocks of `grid_factors` voxels around the head, and the head (`filled`) on that grid.
+
+    `filled` lies on blocks of `factors` voxels starting at voxel `start`; a grid voxel is in the head when the
+    block holding its centre is. The grid covers the head's box with a block to spare.
+    """
+    coarse_box = _bounding_box(filled, np.ones(3, int))
+    lo = start + np.array([b.start for b in coarse_box]) * factors
+    hi = np.minimum(start + np.array([b.stop for b in coarse_box]) * factors, volume.shape)
+    grid_hu = _block_mean(volume.array[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))], grid_factors)
+    grid = Volume(
+        grid_hu,
+        volume.spacing_mm * grid_factors,
+        volume.index_to_world(lo + (grid_factors - 1) / 2.0),
+        volume.direction,
+    )
+    index, valid = [], []
+    for axis in range(3):
+        centre = lo[axis] + np.arange(grid_hu.shape[axis]) * grid_factors[axis] + (grid_factors[axis] - 1) // 2
+        block = (centre - start[axis]) // factors[axis]
+        inside = (block >= 0) & (block < filled.shape[axis])
+        index.append(np.where(inside, block, 0))
+        valid.append(inside)
+    within = filled[np.ix_(*index)]
+    for axis, inside in enumerate(valid):
+        within &= inside.reshape([-1 if a == axis else 1 for a in range(3)])
+    return grid, within
+
+
+def _block_mean(values: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Mean (float32) over blocks of `factors` voxels; a short last block along an axis averages the voxels it has.
+
+    Slab by slab along the first axis (SLAB_BLOCKS blocks at a time): small temporaries.
+    """
+    factors = np.asarray(factors, int)
+    out = np.empty(tuple(-(-n // int(f)) for n, f in zip(values.shape, factors, strict=True)), np.float32)
+    rows = SLAB_BLOCKS * int(factors[0])
+    for lo in range(0, values.shape[0], rows):
+        total = values[lo : lo + rows]
+        for axis, f in enumerate(int(v) for v in factors):
+            if f == 1:
+                continue
+            summed = np.zeros(total.shape[:axis] + (-(-total.shape[axis] // f),) + total.shape[axis + 1 :], np.float32)
+            for r in range(f):
+                phase = total[(slice(None),) * axis + (slice(r, None, f),)]
+                summed[(slice(None),) * axis + (slice(0, phase.shape[axis]),)] += phase
+            total = summed
+        out[lo // int(factors[0]) : lo // int(factors[0]) + total.shape[0]] = total
+    if np.any(factors > 1):
+        out /= _block_counts(values.shape, factors)
+    return out
 
 
 def _refined(
-    tissue: np.ndarray, filled: np.ndarray, ring: np.ndarray, others: np.ndarray, factors: np.ndarray
+    tissue: np.ndarray, coarse: _CoarseHead, factors: np.ndarray
 ) -> tuple[tuple[slice, slice, slice], np.ndarray]:
     """The full-resolution head in the box around the coarse head: tissue decides within one block of it.
 
@@ -134,8 +285,8 @@ def _refined(
     tissue touching the head's own voxels, so that a headrest's shell across a thin gap stays out. Returns the
     box (in `tissue`'s indices) and the mask in it.
     """
-    near = ring & ndimage.binary_dilation(others, _CUBE)
-    interior = ndimage.binary_erosion(filled, _CUBE, border_value=1)
+    filled, ring = coarse.filled, coarse.ring
+    near, interior = _near_and_interior(coarse)
     coarse_box = _bounding_box(filled | ring, np.ones(3, int))
     box = tuple(
         slice(c.start * f, min(c.stop * f, n)) for c, f, n in zip(coarse_box, factors, tissue.shape, strict=True)
@@ -146,10 +297,19 @@ def _refined(
         return _upsample(mask[coarse_box], factors, shape)
 
     local = tissue[box]
-    head = local & (up(filled) | up(ring & ~near))
+    head = local & up(filled | (ring & ~near))
     head |= local & up(near) & _dilated_once(head | up(filled))
     head |= up(interior)
     return box, head
+
+
+def block_factors(spacing_mm: np.ndarray, max_voxel_mm: float | None) -> np.ndarray:
+    """Voxels averaged per axis so that averaged voxels stay within `max_voxel_mm` (1 where none is needed)."""
+    if max_voxel_mm is None:
+        return np.ones(3, int)
+    if max_voxel_mm <= 0:
+        raise ValueError(f"max_voxel_mm {max_voxel_mm} must be positive")
+    return np.maximum(1, np.floor(max_voxel_mm / np.asarray(spacing_mm, float) + 1e-6)).astype(int)
 
 
 def _coarse_factors(spacing_mm: np.ndarray) -> np.ndarray:
@@ -307,14 +467,29 @@ def _bounding_box(mask: np.ndarray, margin: np.ndarray) -> tuple[slice, slice, s
     return tuple(box)
 
 
+def _tissue_shares(tissue: np.ndarray, factors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tissue voxels per block of `factors` voxels before and after `_eroded` by `factors - 1`, and voxels per block.
+
+    Works through slabs of SLAB_BLOCKS blocks along the first axis, each with the rows the erosion reaches into
+    beside it: the same counts as over the whole array, with small temporaries (fast on large scans).
+    """
+    steps = np.maximum(factors - 1, 1)
+    halo, rows, n = int(steps[0]), SLAB_BLOCKS * int(factors[0]), tissue.shape[0]
+    raw, eroded = [], []
+    for lo in range(0, n, rows):
+        hi = min(lo + rows, n)
+        start, stop = max(lo - halo, 0), min(hi + halo, n)
+        raw.append(_block_share(tissue[lo:hi], factors)[0])
+        eroded.append(_block_share(_eroded(tissue[start:stop], steps)[lo - start : hi - start], factors)[0])
+    return np.concatenate(raw), np.concatenate(eroded), _block_counts(tissue.shape, factors)
+
+
 def _block_share(mask: np.ndarray, factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """True voxels per block of `factors` voxels, and the voxels per block (edge blocks hold fewer)."""
     dtype = np.uint8 if int(np.prod(factors)) < 256 else np.uint16
     total = mask.view(np.uint8)
-    counts = None
     for axis, f in enumerate(int(v) for v in factors):
-        n = total.shape[axis]
-        blocks = -(-n // f)
+        blocks = -(-total.shape[axis] // f)
         phases = []
         for r in range(f):
             view = total[(slice(None),) * axis + (slice(r, None, f),)]
@@ -327,12 +502,19 @@ def _block_share(mask: np.ndarray, factors: np.ndarray) -> tuple[np.ndarray, np.
         for view in phases[1:]:
             summed += view
         total = summed
+    return total, _block_counts(mask.shape, factors)
+
+
+def _block_counts(shape: tuple[int, ...], factors: np.ndarray) -> np.ndarray:
+    """Voxels in each block of `factors` voxels of an array of `shape` (edge blocks hold fewer), broadcast."""
+    dtype = np.uint8 if int(np.prod(factors)) < 256 else np.uint16
+    counts = np.ones((1, 1, 1), dtype)
+    for axis, (n, f) in enumerate(zip(shape, (int(v) for v in factors), strict=True)):
+        blocks = -(-n // f)
         per_axis = np.full(blocks, f, dtype)
         per_axis[-1] = n - (blocks - 1) * f
-        shape = [1, 1, 1]
-        shape[axis] = blocks
-        counts = per_axis.reshape(shape) if counts is None else counts * per_axis.reshape(shape)
-    return total, np.broadcast_to(counts, total.shape)
+        counts = counts * per_axis.reshape([-1 if a == axis else 1 for a in range(3)])
+    return np.broadcast_to(counts, tuple(-(-n // int(f)) for n, f in zip(shape, factors, strict=True)))
 
 
 def _eroded(mask: np.ndarray, steps: np.ndarray) -> np.ndarray:
@@ -360,12 +542,55 @@ def _dilated_once(mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def _cube_dilated(mask: np.ndarray, reach: int = 1) -> np.ndarray:
+    """Dilation by the 27-neighbourhood `reach` times (a cube of 2 * reach + 1 voxels), one axis at a time.
+
+    The same as `ndimage.binary_dilation` with the 3 x 3 x 3 structure and `iterations=reach` (outside the
+    array counts as empty), in a fraction of the time: the cube is a product of three lines.
+    """
+    return _along_axes(mask, reach, grow=True)
+
+
+def _cube_eroded(mask: np.ndarray, reach: int = 1) -> np.ndarray:
+    """Erosion by the 27-neighbourhood `reach` times, one axis at a time; the array's border counts as inside.
+
+    The same as `ndimage.binary_erosion` with the 3 x 3 x 3 structure, `iterations=reach` and `border_value=1`.
+    """
+    return _along_axes(mask, reach, grow=False)
+
+
+def _along_axes(mask: np.ndarray, reach: int, *, grow: bool) -> np.ndarray:
+    """Dilation (`grow`) or erosion by a line of 2 * reach + 1 voxels along each axis in turn."""
+    out = mask
+    for axis in range(3):
+        for _ in range(reach):
+            out = _along_axis(out, axis, grow=grow)
+    return out if out is not mask else mask.copy()
+
+
+def _along_axis(mask: np.ndarray, axis: int, *, grow: bool) -> np.ndarray:
+    """Dilation (`grow`, outside empty) or erosion (outside full) by three voxels in a line along `axis`."""
+    lead = (slice(None),) * axis + (slice(1, None),)
+    trail = (slice(None),) * axis + (slice(None, -1),)
+    out = mask.copy()
+    if grow:
+        out[lead] |= mask[trail]
+        out[trail] |= mask[lead]
+    else:
+        out[lead] &= mask[trail]
+        out[trail] &= mask[lead]
+    return out
+
+
 def _upsample(coarse: np.ndarray, factors: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Each coarse voxel repeated over its block, cut to `shape`."""
+    """Each coarse voxel repeated over its block, cut to `shape`.
+
+    The last axis first, while the array is small: the later repeats copy whole rows.
+    """
     out = coarse
-    for axis, f in enumerate(int(v) for v in factors):
-        if f > 1:
-            out = np.repeat(out, f, axis=axis)
+    for axis in (2, 1, 0):
+        if factors[axis] > 1:
+            out = np.repeat(out, int(factors[axis]), axis=axis)
     return out[: shape[0], : shape[1], : shape[2]]
 
 
@@ -376,14 +601,49 @@ def _ball(radius_mm: float, spacing: np.ndarray) -> np.ndarray:
     return sum((g * s) ** 2 for g, s in zip(grid, spacing, strict=True)) <= radius_mm**2 + 1e-9
 
 
+def _ball_eroded(mask: np.ndarray, radius_mm: float, spacing: np.ndarray) -> np.ndarray:
+    """Erosion by `_ball(radius_mm, spacing)`; the array's border counts as inside."""
+    return _by_ball(mask, _ball(radius_mm, spacing), grow=False)
+
+
+def _ball_dilated(mask: np.ndarray, radius_mm: float, spacing: np.ndarray) -> np.ndarray:
+    """Dilation by `_ball(radius_mm, spacing)`; outside the array counts as empty."""
+    return _by_ball(mask, _ball(radius_mm, spacing), grow=True)
+
+
+def _by_ball(mask: np.ndarray, ball: np.ndarray, *, grow: bool) -> np.ndarray:
+    """Dilation (`grow`) or erosion by a symmetric ball, as `ndimage` gives them, row by row along the last axis.
+
+    The ball is a stack of centred runs along the last axis: the mask grown or shrunk along that axis by each
+    run's half-length, shifted to each run's place and combined. A few dozen passes of plain logic instead of a
+    visit to every element of the ball at every voxel: several times faster than `ndimage`.
+    """
+    centre = np.array(ball.shape) // 2
+    reach = ball.sum(axis=2) // 2
+    lines = [mask]
+    for _ in range(int(reach.max())):
+        lines.append(_along_axis(lines[-1], 2, grow=grow))
+    out = np.full(mask.shape, not grow)
+    for i, j in zip(*np.nonzero(ball.any(axis=2)), strict=True):
+        shifts = (int(i) - centre[0], int(j) - centre[1])
+        if any(abs(shift) >= n for shift, n in zip(shifts, mask.shape, strict=False)):
+            continue  # no voxel has this neighbour in the array
+        line = lines[reach[i, j]]
+        target = tuple(slice(max(0, -k), n - max(0, k)) for k, n in zip(shifts, mask.shape, strict=False))
+        source = tuple(slice(max(0, k), n - max(0, -k)) for k, n in zip(shifts, mask.shape, strict=False))
+        if grow:
+            out[target] |= line[source]
+        else:
+            out[target] &= line[source]
+    return out
+
+
 def _largest_opened_body(coarse: np.ndarray, spacing: np.ndarray) -> tuple[np.ndarray, float]:
     """The largest connected body of the mask opened with a ball of OPENING_MM, and its volume (ml).
 
     Erosion treats the outside of the array as tissue, so a head cut by the field of view keeps its cut face.
     """
-    ball = _ball(OPENING_MM, spacing)
-    opened = ndimage.binary_dilation(ndimage.binary_erosion(coarse, ball, border_value=1), ball)
-    opened &= coarse
+    opened = _ball_dilated(_ball_eroded(coarse, OPENING_MM, spacing), OPENING_MM, spacing) & coarse
     labels, count = ndimage.label(opened)
     if count == 0:
         labels, count = ndimage.label(coarse)  # nothing survives the opening: report the raw tissue instead
@@ -406,7 +666,7 @@ def _attached_parts(residual: np.ndarray, body: np.ndarray, spacing: np.ndarray)
     if count == 0:
         return residual
     touching = np.zeros(count + 1, bool)
-    touching[labels[ndimage.binary_dilation(body) & residual]] = True
+    touching[labels[_dilated_once(body) & residual]] = True
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
     small = np.zeros(count + 1, bool)
     voxel_ml = float(np.prod(spacing)) / 1000.0
@@ -416,7 +676,7 @@ def _attached_parts(residual: np.ndarray, body: np.ndarray, spacing: np.ndarray)
     small[0] = True
     large = ~small
     for _ in range(ATTACHED_ROUNDS):
-        near_large = ndimage.binary_dilation(large[labels], _CUBE, iterations=2)
+        near_large = _cube_dilated(large[labels], 2)
         joining = np.unique(labels[near_large & small[labels]])
         joining = joining[joining > 0]
         if len(joining) == 0:
@@ -435,13 +695,13 @@ def _contact_bumps(body: np.ndarray, dropped: np.ndarray, spacing: np.ndarray) -
     gives the head's smooth outline (such a ball cannot enter a thin plate on a convex head); voxels farther
     than that from the ball centres, in small pieces that touch the object, are the object's.
     """
-    contact = ndimage.binary_dilation(dropped, _CUBE) & body
+    contact = _cube_dilated(dropped) & body
     if not contact.any():
         return np.zeros_like(body)
     out = np.zeros_like(body)
     margin = np.ceil(2.5 * SMOOTH_MM / spacing).astype(int)
     tolerance = 0.5 * float(np.mean(spacing))
-    labels, _ = ndimage.label(ndimage.binary_dilation(contact, _CUBE, iterations=2))
+    labels, _ = ndimage.label(_cube_dilated(contact, 2))
     for found in ndimage.find_objects(labels):
         box = tuple(
             slice(max(0, s.start - m), min(n, s.stop + m)) for s, m, n in zip(found, margin, body.shape, strict=True)

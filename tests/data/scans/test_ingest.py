@@ -19,7 +19,7 @@ from facegen.data.dataset.reader import Dataset
 from facegen.data.dataset.verify import verify_dataset
 from facegen.data.pose import RigidTransform
 from facegen.data.scans.dicom_export import write_dicom_series
-from facegen.data.scans.ingest import IngestOptions, ingest_input
+from facegen.data.scans.ingest import ROUGH_FACE_NOTE, IngestOptions, ingest_input
 from facegen.data.scans.scan import ScanError
 from facegen.data.scans.scanner_objects import add_scanner_objects
 from facegen.data.synthetic.ct import render_ct
@@ -99,6 +99,22 @@ def test_surfaces_come_back_within_a_millimetre(one_head, ingested):
         points = np.asarray(got.vertices)[rng.choice(len(got.vertices), 3000, replace=False)]
         median = float(np.median(_surface_distance(points, true)))
         assert median < 1.0, f"{name}: median distance {median:.2f} mm to the true surface"
+
+
+def test_a_case_ingests_the_skull_as_well_with_a_rough_face(one_head, scanned, ingested):
+    # full_face off (what `facegen reconstruct` asks): the same pose and skull, the skin only for the pose
+    truth, _, folder = scanned
+    head = ingest_input(folder, dataclasses.replace(OPTIONS, full_face=False))
+    error = head.alignment.to_canonical.as_matrix() @ truth.as_matrix()
+    assert np.degrees(np.linalg.norm(Rotation.from_matrix(error[:3, :3]).as_rotvec())) < 2.0
+    assert np.linalg.norm(error[:3, 3]) < 2.0
+    rng = np.random.default_rng(0)
+    for name, got, true in (("face", head.face, one_head.face), ("skull", head.skull, one_head.skull)):
+        points = np.asarray(got.vertices)[rng.choice(len(got.vertices), 3000, replace=False)]
+        median = float(np.median(_surface_distance(points, true)))
+        assert median < 1.0, f"{name}: median distance {median:.2f} mm to the true surface"
+    assert head.record["face"] == ROUGH_FACE_NOTE and "face" not in ingested.record
+    assert head.record["input"] == ingested.record["input"]
 
 
 def test_sex_and_age_are_kept_from_the_header_only_when_asked(scanned, ingested):

@@ -9,8 +9,8 @@ from scipy.spatial import cKDTree
 from skimage.measure import marching_cubes
 
 from facegen.data.scans.scanner_objects import add_scanner_objects
-from facegen.data.scans.segment import segment_head
-from facegen.data.scans.surfaces import extract_surface, surfaces_from_ct
+from facegen.data.scans.segment import segment_head, segment_skull
+from facegen.data.scans.surfaces import _face_components, extract_surface, skull_surfaces, surfaces_from_ct
 from facegen.data.synthetic.ct import render_ct
 from facegen.data.synthetic.generator import SyntheticHead
 from facegen.io.volume import Volume
@@ -151,3 +151,40 @@ def test_coarse_anisotropic_scan(one_head: SyntheticHead, true_face: cKDTree) ->
     distance, _ = true_face.query(above_cut(face.vertices))
     assert np.median(distance) < 1.0 and np.percentile(distance, 90) < 1.5
     assert np.median(dense_tree(one_head.skull).query(skull.vertices)[0]) < 1.0
+
+
+def test_skull_surfaces_of_a_case(
+    clean: Volume, with_metal: Volume, one_head: SyntheticHead, true_face: cKDTree
+) -> None:
+    # what a case ingests: the skull as the full path meshes it, and a rough face (the head's ~1.5 mm blocks)
+    face, skull = skull_surfaces(segment_skull(with_metal))
+    distance, _ = dense_tree(one_head.skull).query(skull.vertices)
+    assert np.median(distance) < 1.0 and np.percentile(distance, 90) < 1.0  # measured: 0.55 and 0.75 mm
+    back, _ = dense_tree(skull, 300_000).query(trimesh.sample.sample_surface(one_head.skull, 50_000, seed=2)[0])
+    assert np.mean(back < 1.5) > 0.97
+    assert len(skull.faces) <= 200_000 and skull.volume > 0 and skull.is_winding_consistent
+    distance, _ = true_face.query(above_cut(face.vertices))
+    assert np.median(distance) < 1.0 and np.percentile(distance, 90) < 1.0  # measured: 0.4 and 0.7 mm
+    back, _ = dense_tree(face, 300_000).query(
+        above_cut(trimesh.sample.sample_surface(one_head.face, 50_000, seed=1)[0])
+    )
+    assert np.mean(back < 1.5) > 0.97
+    assert face.is_watertight and face.volume > 3_000_000
+    index = np.round(with_metal.world_to_index(face.vertices)).astype(int)
+    in_objects = objects_in(clean, with_metal)[tuple(index.T)]
+    assert not (in_objects & (true_face.query(face.vertices)[0] > CONTACT_BUMP_MM)).any()
+
+
+def test_face_components_are_trimesh_components() -> None:
+    # three balls meshed apart, and a hand-made piece with an edge of four faces (which joins nothing) and a
+    # degenerate face
+    x, y, z = np.indices((40, 30, 30)) - 15.0
+    balls = [(-8.0, 0.0, 6.0), (6.0, 0.0, 4.0), (9.0, 11.0, 3.0)]
+    field = np.maximum.reduce([r - np.sqrt((x - cx) ** 2 + (y - cy) ** 2 + z**2) for cx, cy, r in balls])
+    vertices, faces, _, _ = marching_cubes(np.pad(field, 1, constant_values=-9).astype(np.float32), level=0.0)
+    extra = np.array([[0, 1, 2], [0, 2, 1], [0, 1, 3], [1, 0, 4], [5, 6, 7], [5, 5, 6], [8, 9, 10]]) + len(vertices)
+    points = np.vstack([vertices, np.random.default_rng(0).random((11, 3))])
+    mesh = trimesh.Trimesh(points, np.vstack([faces, extra]), process=False)
+    expected = trimesh.graph.connected_component_labels(mesh.face_adjacency, node_count=len(mesh.faces))
+    assert expected.max() >= 6
+    assert np.array_equal(_face_components(np.asarray(mesh.faces)), expected)
