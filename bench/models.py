@@ -33,6 +33,7 @@ CONFIGS = {
     "pca": None,
     "gan2d": ROOT / "configs" / "gan2d-cpu-128.toml",
     "diffusion2d": ROOT / "configs" / "diffusion2d-cpu-128.toml",
+    "gan3d": ROOT / "configs" / "gan3d-cpu-64.toml",
 }
 
 

@@ -123,7 +123,7 @@ def _calibration(record: dict[str, Any], evaluation: Evaluation) -> list[str]:
         "model holds about 95% of true depths inside it (target 85-98%) and its SD rises with its error.</p>",
         _table(header, rows),
         _image(figs.calibration_figure(models), "reliability of the predicted SD"),
-        _image(figs.heat_map_figure(maps, evaluation.data.view), "mean SD beside mean error"),
+        _image(figs.heat_map_figure(maps, evaluation.data.view, "mm"), "mean SD beside mean error"),
     ]
 
 

@@ -80,8 +80,8 @@ def bias_figure(models: list[dict[str, Any]], by: str, metric: str = "mae_mm") -
     return png_bytes(fig)
 
 
-def heat_map_figure(heat_maps: dict[str, np.ndarray], view: DepthView) -> bytes:
-    """Mean absolute error per pixel over the test set, one panel per model, on a shared scale."""
+def heat_map_figure(heat_maps: dict[str, np.ndarray], view: DepthView, label: str = "mean |error| (mm)") -> bytes:
+    """Mean absolute error (or another per-pixel mean in mm) over the test set, one panel per map, one scale."""
     names = list(heat_maps)
     finite = np.concatenate([h[np.isfinite(h)] for h in heat_maps.values()])
     vmax = float(np.percentile(finite, 99)) if finite.size else 1.0
@@ -93,7 +93,7 @@ def heat_map_figure(heat_maps: dict[str, np.ndarray], view: DepthView) -> bytes:
         ax.set_title(name, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.colorbar(image, ax=axes[0].tolist(), label="mean |error| (mm)", shrink=0.8)
+    fig.colorbar(image, ax=axes[0].tolist(), label=label, shrink=0.8)
     return png_bytes(fig)
 
 
