@@ -65,3 +65,18 @@ TINY_SPEC = RepresentationSpec(DepthView(shape=(64, 64), pixel_mm=4.0), GridSpec
 def tiny_dataset(tmp_path_factory, generator) -> Path:
     """A 24-subject dataset at 64^2 for trainer tests."""
     return _dataset(tmp_path_factory, "tiny", 24, 5, TINY_SPEC)
+
+
+def pose_cases_from_landmarks(subject: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make `facegen reconstruct` take a synthetic subject's pose from its landmark file (the automatic skull
+    fit, 15 s a case, is tested on its own)."""
+    import json
+
+    import facegen.use.reconstruct as case_module
+    from facegen.data.scans.ingest import ingest_input
+
+    skull = json.loads((subject / "landmarks.json").read_text())["skull"]
+    landmarks = tmp_path / "landmarks.json"
+    frame = {k: skull[k] for k in ("porion_l", "porion_r", "orbitale_l")}
+    landmarks.write_text(json.dumps({"space": "patient"} | frame))
+    monkeypatch.setattr(case_module, "ingest_input", lambda path, options: ingest_input(path, options, landmarks))

@@ -40,6 +40,17 @@ def metadata_features(subject: Subject) -> np.ndarray:
     return np.array([sex, age, bmi], np.float32)
 
 
+def drop_metadata(conditions: torch.Tensor, rate: float) -> torch.Tensor:
+    """Training-time dropout of metadata features (B, 3): each set to 0 (unknown) with probability `rate`, so a
+    model learns to answer for a subject whose sex, age or BMI is not known."""
+    if rate <= 0:
+        return conditions
+    import torch
+
+    keep = torch.rand(conditions.shape, device=conditions.device) >= rate
+    return conditions * keep
+
+
 GRID_KINDS = ("skull", "face")
 
 

@@ -26,7 +26,14 @@ from torch import nn
 from facegen.data.representations.depth_map import DepthView
 from facegen.data.subject import Subject
 from facegen.io.atomic import write_bytes_atomic, write_json_atomic
-from facegen.models.base import DepthData, Reconstruction, TrainableModel, claimed_pixels, metadata_features
+from facegen.models.base import (
+    DepthData,
+    Reconstruction,
+    TrainableModel,
+    claimed_pixels,
+    drop_metadata,
+    metadata_features,
+)
 from facegen.models.gan.cgan import DEPTH_SCALE_MM, network_inputs
 from facegen.models.networks.unet import ConditionalUNet
 from facegen.models.registry import register
@@ -169,10 +176,7 @@ class ConditionalDiffusion(TrainableModel):
     ) -> dict[str, float]:
         """Noise each face deviation at a random timestep and regress v over the face mask."""
         target, mask = batch["target"], batch["face_mask"].to(batch["target"].dtype)
-        conditions = batch["conditions"]
-        if self.options["condition_dropout"] > 0:
-            keep = torch.rand(conditions.shape, device=conditions.device) >= self.options["condition_dropout"]
-            conditions = conditions * keep
+        conditions = drop_metadata(batch["conditions"], self.options["condition_dropout"])
         noise = torch.randn_like(target)
         t = torch.randint(0, self.options["train_timesteps"], (len(target),), device=target.device)
         noisy = self.noise_schedule.add_noise(target, noise, t)

@@ -24,7 +24,14 @@ from torch import nn
 from facegen.data.representations.depth_map import DepthView
 from facegen.data.subject import Subject
 from facegen.io.atomic import write_bytes_atomic, write_json_atomic
-from facegen.models.base import DepthData, Reconstruction, TrainableModel, claimed_pixels, metadata_features
+from facegen.models.base import (
+    DepthData,
+    Reconstruction,
+    TrainableModel,
+    claimed_pixels,
+    drop_metadata,
+    metadata_features,
+)
 from facegen.models.networks.unet import ConditionalUNet
 from facegen.models.registry import register
 
@@ -143,10 +150,7 @@ class ConditionalGAN(TrainableModel):
         """One discriminator step, then one generator step; returns the losses."""
         generator, discriminator = nets["generator"], nets["discriminator"]
         inputs, face, mask = batch["inputs"], batch["face"], batch["face_mask"].to(batch["face"].dtype)
-        conditions = batch["conditions"]
-        if self.options["condition_dropout"] > 0:
-            keep = torch.rand(conditions.shape, device=conditions.device) >= self.options["condition_dropout"]
-            conditions = conditions * keep
+        conditions = drop_metadata(batch["conditions"], self.options["condition_dropout"])
         with autocast():
             fake = self._face(generator, inputs, conditions)
         real_pair = torch.cat([inputs, face * mask], dim=1)

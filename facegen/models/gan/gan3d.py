@@ -36,7 +36,7 @@ from facegen.data.representations.depth_map import DepthView, render_depth_map
 from facegen.data.representations.voxel_grid import GridSpec
 from facegen.data.subject import Subject
 from facegen.io.atomic import write_bytes_atomic, write_json_atomic
-from facegen.models.base import DepthData, Reconstruction, claimed_pixels, metadata_features
+from facegen.models.base import DepthData, Reconstruction, claimed_pixels, drop_metadata, metadata_features
 from facegen.models.gan.cgan import ConditionalGAN
 from facegen.models.networks.unet import ConditionalUNet
 from facegen.models.registry import register
@@ -265,9 +265,7 @@ class ConditionalGAN3D(ConditionalGAN):
         generator, discriminator = nets["generator"], nets["discriminator"]
         inputs, face, conditions = batch["inputs"], batch["face"], batch["conditions"]
         skull = inputs[:, :1]
-        if self.options["condition_dropout"] > 0:
-            keep = torch.rand(conditions.shape, device=conditions.device) >= self.options["condition_dropout"]
-            conditions = conditions * keep
+        conditions = drop_metadata(conditions, self.options["condition_dropout"])
         with autocast():
             logits = generator(inputs, conditions).float()
         fake = torch.sigmoid(logits)

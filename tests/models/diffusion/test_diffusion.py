@@ -6,15 +6,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import facegen.use.reconstruct as case_module
 from facegen.cli.main import app
-from facegen.data.scans.ingest import ingest_input
 from facegen.data.subject import Subject
 from facegen.models.base import DepthData
 from facegen.models.diffusion.conditional import ConditionalDiffusion
 from facegen.models.registry import load_trained
 from facegen.training.config import load_config
 from facegen.training.loop import seeded_model, train_in_memory
+from tests.conftest import pose_cases_from_landmarks
 
 SETTINGS = ["model=diffusion2d", "steps=150", "batch_size=8", "lr=1e-3", "beta1=0.9", "model.channels=[16,32,64]",
             "model.sampling_steps=10", "model.samples=4"]  # fmt: skip
@@ -113,11 +112,7 @@ def test_a_case_gets_the_models_samples_and_an_uncertainty_map(trained, tiny_dat
     model, _, _, test = trained
     model.save(tmp_path / "run" / "model")
     subject = tiny_dataset / "subjects" / test.subjects[0].subject_id
-    skull = json.loads((subject / "landmarks.json").read_text())["skull"]
-    landmarks = tmp_path / "landmarks.json"  # the pose from landmarks: the automatic skull fit is tested elsewhere
-    frame = {k: skull[k] for k in ("porion_l", "porion_r", "orbitale_l")}
-    landmarks.write_text(json.dumps({"space": "patient"} | frame))
-    monkeypatch.setattr(case_module, "ingest_input", lambda path, options: ingest_input(path, options, landmarks))
+    pose_cases_from_landmarks(subject, tmp_path, monkeypatch)
     out = tmp_path / "case"
     result = CliRunner().invoke(app, ["reconstruct", str(subject / "skull.ply"), "--out", str(out), "--sex", "M",
                                       "--age", "50", "--bmi", "30", "--model", str(tmp_path / "run")])  # fmt: skip

@@ -11,10 +11,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-import facegen.use.reconstruct as case_module
 from facegen.cli.main import app
 from facegen.data.representations.voxel_grid import GridSpec
-from facegen.data.scans.ingest import ingest_input
 from facegen.evaluation.report import evaluate_models
 from facegen.models.base import DepthData
 from facegen.models.gan.gan3d import ConditionalGAN3D, OccupancyGenerator, pool_grid, pooled_spec
@@ -22,6 +20,7 @@ from facegen.models.networks.unet import ConditionalUNet
 from facegen.models.registry import load_trained
 from facegen.training.config import load_config
 from facegen.training.loop import seeded_model, subset, train_in_memory
+from tests.conftest import pose_cases_from_landmarks
 
 runner = CliRunner()
 SMALL = ["model.channels=[8,16,32]", "model.discriminator_channels=8", "model.discriminator_layers=2"]
@@ -205,11 +204,7 @@ def test_bad_data_is_refused_with_clear_errors(tiny_dataset):
 
 def test_a_skull_mesh_case_is_voxelized_on_the_model_grid(run, tiny_dataset, tmp_path, monkeypatch):
     subject = tiny_dataset / "subjects" / DepthData.load(tiny_dataset, "test").subjects[0].subject_id
-    skull = json.loads((subject / "landmarks.json").read_text())["skull"]
-    landmarks = tmp_path / "landmarks.json"  # the pose from landmarks: the automatic skull fit is tested elsewhere
-    frame = {k: skull[k] for k in ("porion_l", "porion_r", "orbitale_l")}
-    landmarks.write_text(json.dumps({"space": "patient"} | frame))
-    monkeypatch.setattr(case_module, "ingest_input", lambda path, options: ingest_input(path, options, landmarks))
+    pose_cases_from_landmarks(subject, tmp_path, monkeypatch)
     out = tmp_path / "case"
     result = runner.invoke(app, ["reconstruct", str(subject / "skull.ply"), "--out", str(out), "--sex", "F", "--age",
                                  "40", "--bmi", "25", "--model", str(run)])  # fmt: skip
