@@ -4,7 +4,8 @@ diffusion model and 3D GAN, side by side.
 1. A synthetic dataset of 600 subjects at 128^2 (2 mm pixels) with 64^3 grids (4 mm voxels; 420 train /
    90 val / 90 test), written once into the output folder (reused when it is already there).
 2. Each model trained by `facegen train` in its own process, timed, with its peak memory (max RSS), with
-   its configs/*-cpu-*.toml (sized for about 15 minutes on 2 idle cores). --reuse keeps runs that finished.
+   its configs/*-cpu-*.toml (gan2d 13 min on 2 idle cores; diffusion2d and gan3d were measured only on a
+   shared machine: see docs/benchmarks.md). --reuse keeps runs that finished.
 3. `facegen evaluate`'s comparison on the held-out test split, beside the dataset's floor, and each
    model's mean absolute error as a ratio to the template's; a model that samples (diffusion) is also
    checked for the calibration of its uncertainty.
