@@ -284,3 +284,22 @@ class TrainingSet(Protocol):
     def __len__(self) -> int: ...
 
     def batch(self, index: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]: ...
+
+
+class TensorBatches:
+    """A TrainingSet of named tensors held in memory (first axis: subjects), cut into batches by index."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+        sizes = {len(t) for t in tensors.values()}
+        if len(sizes) != 1:
+            raise ValueError(f"training tensors disagree on the number of subjects: {sorted(sizes)}")
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return len(next(iter(self.tensors.values())))
+
+    def batch(self, index: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
+        import torch
+
+        i = torch.from_numpy(np.asarray(index, np.int64))
+        return {name: tensor[i].to(device) for name, tensor in self.tensors.items()}

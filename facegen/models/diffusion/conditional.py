@@ -29,6 +29,7 @@ from facegen.io.atomic import write_bytes_atomic, write_json_atomic
 from facegen.models.base import (
     DepthData,
     Reconstruction,
+    TensorBatches,
     TrainableModel,
     claimed_pixels,
     drop_metadata,
@@ -52,28 +53,16 @@ def prior_face(
     return np.where(skull_mask, skull_depth + tissue_mm, face_mm).astype(np.float32)
 
 
-class DiffusionBatches:
+def diffusion_batches(data: DepthData, model: ConditionalDiffusion) -> TensorBatches:
     """Training tensors: network inputs (skull, mask, prior), scaled face deviation, face mask, metadata."""
-
-    def __init__(self, data: DepthData, model: ConditionalDiffusion) -> None:
-        prior = model.prior(data.skull_depth, data.skull_mask)
-        self.inputs = torch.from_numpy(model.condition_images(data.skull_depth, data.skull_mask, prior))
-        deviation = np.where(data.face_mask, (data.face_depth - prior) / model.spread_mm, 0.0)
-        self.target = torch.from_numpy(deviation.astype(np.float32))[:, None]
-        self.face_mask = torch.from_numpy(data.face_mask)[:, None]
-        self.conditions = torch.from_numpy(data.metadata)
-
-    def __len__(self) -> int:
-        return len(self.conditions)
-
-    def batch(self, index: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
-        i = torch.from_numpy(np.asarray(index, np.int64))
-        return {
-            "inputs": self.inputs[i].to(device),
-            "target": self.target[i].to(device),
-            "face_mask": self.face_mask[i].to(device),
-            "conditions": self.conditions[i].to(device),
-        }
+    prior = model.prior(data.skull_depth, data.skull_mask)
+    deviation = np.where(data.face_mask, (data.face_depth - prior) / model.spread_mm, 0.0)
+    return TensorBatches({
+        "inputs": torch.from_numpy(model.condition_images(data.skull_depth, data.skull_mask, prior)),
+        "target": torch.from_numpy(deviation.astype(np.float32))[:, None],
+        "face_mask": torch.from_numpy(data.face_mask)[:, None],
+        "conditions": torch.from_numpy(data.metadata),
+    })  # fmt: skip
 
 
 class Denoiser(nn.Module):
@@ -161,8 +150,8 @@ class ConditionalDiffusion(TrainableModel):
         self.claimed = claimed_pixels(data.face_mask)
         self.view = data.view
 
-    def training_set(self, data: DepthData) -> DiffusionBatches:
-        return DiffusionBatches(data, self)
+    def training_set(self, data: DepthData) -> TensorBatches:
+        return diffusion_batches(data, self)
 
     def optimizers(self, lr: float, betas: tuple[float, float]) -> dict[str, torch.optim.Optimizer]:
         return {"denoiser": torch.optim.Adam(self.denoiser.parameters(), lr=lr, betas=betas)}

@@ -27,6 +27,7 @@ from facegen.io.atomic import write_bytes_atomic, write_json_atomic
 from facegen.models.base import (
     DepthData,
     Reconstruction,
+    TensorBatches,
     TrainableModel,
     claimed_pixels,
     drop_metadata,
@@ -44,27 +45,14 @@ def network_inputs(skull_depth: np.ndarray, skull_mask: np.ndarray) -> np.ndarra
     return np.stack([skull_depth * skull_mask / DEPTH_SCALE_MM, skull_mask], axis=1).astype(np.float32)
 
 
-class DepthBatches:
-    """Training tensors of a DepthData set, cut into batches by index on demand."""
-
-    def __init__(self, data: DepthData) -> None:
-        self.data = data
-        self.inputs = torch.from_numpy(network_inputs(data.skull_depth, data.skull_mask))
-        self.face = torch.from_numpy((data.face_depth / DEPTH_SCALE_MM).astype(np.float32))[:, None]
-        self.face_mask = torch.from_numpy(data.face_mask)[:, None]
-        self.conditions = torch.from_numpy(data.metadata)
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def batch(self, index: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
-        i = torch.from_numpy(np.asarray(index, np.int64))
-        return {
-            "inputs": self.inputs[i].to(device),
-            "face": self.face[i].to(device),
-            "face_mask": self.face_mask[i].to(device),
-            "conditions": self.conditions[i].to(device),
-        }
+def depth_batches(data: DepthData) -> TensorBatches:
+    """Training tensors of a DepthData set: skull inputs, face depth (scaled), face mask, metadata."""
+    return TensorBatches({
+        "inputs": torch.from_numpy(network_inputs(data.skull_depth, data.skull_mask)),
+        "face": torch.from_numpy((data.face_depth / DEPTH_SCALE_MM).astype(np.float32))[:, None],
+        "face_mask": torch.from_numpy(data.face_mask)[:, None],
+        "conditions": torch.from_numpy(data.metadata),
+    })  # fmt: skip
 
 
 def masked_l1(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -122,8 +110,8 @@ class ConditionalGAN(TrainableModel):
     def networks(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
 
-    def training_set(self, data: DepthData) -> DepthBatches:
-        return DepthBatches(data)
+    def training_set(self, data: DepthData) -> TensorBatches:
+        return depth_batches(data)
 
     def prepare(self, data: DepthData) -> None:
         self.claimed = claimed_pixels(data.face_mask)
