@@ -42,8 +42,28 @@ def print_comparison(record: dict[str, Any], console: Console) -> None:
     """Print the comparison at least 132 columns wide (a narrow log would fold every figure in two)."""
     wide = Console(width=max(console.width, 132), force_terminal=console.is_terminal, color_system=console.color_system)
     wide.print(comparison_table(record))
+    if any("surface" in m for m in record["models"]):
+        wide.print(surface_table(record))
     if any("calibration" in m for m in record["models"]):
         wide.print(calibration_table(record))
+
+
+def surface_table(record: dict[str, Any]) -> Table:
+    """Per model that answered with a surface (and the floor): distances to the true face over the facial area."""
+    table = Table(title="3D outputs: surface distances to the true face over the facial area")
+    for title in ("model", "mean mm", "95% Hausdorff mm", "within 2.5 mm", "subjects", "no surface"):
+        table.add_column(title, justify="left" if title == "model" else "right")
+    rows = record["models"] + ([record["floor"]] if record.get("floor") else [])
+    for m in rows:
+        if "surface" not in m:
+            continue
+        s, name = m["surface"].get("metrics"), "floor" if m is record.get("floor") else m["name"]
+        cells = ["-"] * 4
+        if s is not None:
+            cells = [f"{s['surface_mean_mm']['mean']:.2f}", f"{s['surface_hd95_mm']['mean']:.2f}",
+                     f"{s['surface_within_2_5mm']['mean']:.0%}", str(s["surface_mean_mm"]["n"])]  # fmt: skip
+        table.add_row(name, *cells, str(m["surface"]["missing"]), style="dim" if name == "floor" else None)
+    return table
 
 
 def calibration_table(record: dict[str, Any]) -> Table:

@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import trimesh
 
+from facegen.data.dataset.layout import DatasetLayout
 from facegen.evaluation.bias import bias_table
 from facegen.evaluation.calibration import calibration
 from facegen.evaluation.identification import face_distances, identification_scores, ranks
 from facegen.evaluation.metrics import DEPTH_DATA_RANGE_MM, depth_errors, psnr, ssim, summarise
 from facegen.evaluation.regions import error_heat_map, region_errors
+from facegen.evaluation.surfaces import score_surfaces
 from facegen.models.base import DepthData
 
 BIAS_METRICS = ("mae_mm", "within_2_5mm", "normalised_rank")
@@ -50,6 +53,8 @@ class ModelFaces:
     samples: int = 1
     sd: np.ndarray | None = None
     calibration: dict[str, Any] | None = None
+    meshes: list[trimesh.Trimesh | None] | None = None
+    """A 3D model's face surfaces, one per subject (None for a depth-map model)."""
 
 
 @dataclass
@@ -79,6 +84,8 @@ def reconstruct_all(runs: list[Path], data: DepthData, samples: int | None = Non
         recs = model.reconstruct_many(data, seed=0, n_samples=k)
         claimed = np.stack([r.mask for r in recs])
         faces = ModelFaces(Path(run).name, model.family, np.stack([r.mean_mm for r in recs]), claimed, str(run), k)
+        if any(r.face_mesh is not None for r in recs):
+            faces.meshes = [r.face_mesh for r in recs]
         if k > 1:
             stacked = np.stack([r.face_depth_mm for r in recs])
             faces.sd = stacked.std(axis=1, ddof=1)
@@ -108,6 +115,39 @@ def _score(faces: np.ndarray, claimed: np.ndarray, data: DepthData, gallery: np.
         "bias": bias_table({k: per_subject[k] for k in BIAS_METRICS}, data.subjects, seed=seed),
     }
     return figures, per_subject, heat, np.asarray(identification["cmc"])
+
+
+def true_surfaces(data: DepthData, name: str = "face.ply") -> list[trimesh.Trimesh] | None:
+    """Each subject's face mesh (canonical frame) from the dataset folder; None where any is missing."""
+    if data.source is None:
+        return None
+    paths = [DatasetLayout(data.source.root).subject_dir(s.subject_id) / name for s in data.subjects]
+    if not all(p.is_file() for p in paths):
+        return None
+    return [trimesh.load(p, force="mesh", process=False) for p in paths]
+
+
+def _score_surfaces_3d(faces: list[ModelFaces], models: list[dict[str, Any]], floor: dict[str, Any] | None,
+                       data: DepthData, seed: int) -> None:  # fmt: skip
+    """Surface distances of every 3D output against the true face meshes (and of the noise-free faces, the
+    floor), added to their records as "surface"; subjects whose model gave no surface are counted as missing."""
+    truths = true_surfaces(data)
+    if truths is None:
+        raise ValueError("3D outputs are scored against the true face meshes (subjects/ID/face.ply), and the "
+                         "test set's folder does not hold them for every subject")  # fmt: skip
+    pairs = [(m.meshes, record) for m, record in zip(faces, models, strict=True) if m.meshes is not None]
+    noise_free = true_surfaces(data, "noise_free_face.ply") if floor is not None else None
+    if noise_free is not None:
+        pairs.append((noise_free, floor))
+    for meshes, record in pairs:
+        values = score_surfaces(meshes, truths, seed=seed)
+        scored = np.isfinite(values["surface_mean_mm"])
+        record["surface"] = {"missing": int((~scored).sum())}
+        if scored.any():
+            record["surface"]["metrics"] = summarise({k: v[scored] for k, v in values.items()})
+            subjects = [s for s, ok in zip(data.subjects, scored, strict=True) if ok]
+            record["bias"]["surface_mean_mm"] = bias_table({"surface_mean_mm": values["surface_mean_mm"][scored]},
+                                                           subjects, seed=seed)["surface_mean_mm"]  # fmt: skip
 
 
 def _nan_summary(values: np.ndarray) -> dict[str, float]:
@@ -162,6 +202,8 @@ def evaluate_models(
         figures, _, heat, cmc = _score(nf, np.ones_like(data.face_region), data, gallery, gallery_masks, seed)
         floor = {"name": FLOOR} | figures
         evaluation.heat_maps[FLOOR], evaluation.cmc[FLOOR] = heat, cmc
+    if any(model.meshes is not None for model in faces):
+        _score_surfaces_3d(faces, models, floor, data, seed)
     evaluation.seconds["scoring"] = time.perf_counter() - started
     evaluation.record = {
         "data": str(data_root),

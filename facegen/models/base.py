@@ -26,6 +26,7 @@ from facegen.data.subject import Sex, Subject
 
 if TYPE_CHECKING:
     import torch
+    import trimesh
 
 AGE_CENTRE_YEARS, AGE_SCALE_YEARS = 50.0, 20.0
 BMI_CENTRE, BMI_SCALE = 26.0, 6.0
@@ -166,6 +167,8 @@ class Reconstruction:
 
     face_depth_mm: np.ndarray
     mask: np.ndarray
+    face_mesh: trimesh.Trimesh | None = None
+    """A 3D model's face surface in canonical mm, scored in 3D beside the depth map (None: depth maps only)."""
 
     @property
     def mean_mm(self) -> np.ndarray:

@@ -336,7 +336,7 @@ class ConditionalGAN3D(ConditionalGAN):
         else:
             rendered = render_depth_map(mesh, self.view)
             depth, seen = rendered.depth_mm, rendered.mask
-        rec = Reconstruction(depth[None].astype(np.float32), self.claimed & seen)
+        rec = Reconstruction(depth[None].astype(np.float32), self.claimed & seen, mesh)
         return GridReconstruction(rec, occupancy, spec, mesh)
 
     def reconstruct(
