@@ -161,8 +161,12 @@ def reconstruct_case(
         sd = rec.sd_mm if rec.face_depth_mm.shape[0] > 1 else None
         if sd is not None:
             files[f"{name}/face_sd_mm.npy"] = _npy_bytes(sd.astype(np.float32))
-        for suffix, mesh in (("", to_scan_coordinates(face, head.alignment.to_canonical)), ("_canonical", face)):
-            files.update(_mesh_files(mesh, f"{name}/face{suffix}"))
+        surfaces = {"face": face}
+        if rec.face_mesh is not None:  # a 3D model's own surface: the whole head, sides and back included
+            surfaces["head_surface"] = rec.face_mesh
+        for stem, mesh in surfaces.items():  # in the input's frame, and in the canonical frame
+            files.update(_mesh_files(to_scan_coordinates(mesh, head.alignment.to_canonical), f"{name}/{stem}"))
+            files.update(_mesh_files(mesh, f"{name}/{stem}_canonical"))
         for picture, png in case_renders(face, head.skull, uncertainty_mm=sd, view=model.view).items():
             files[f"{name}/{picture}.png"] = png
         files[f"{name}/viewer.html"] = _viewer_bytes(head.skull, face, name, model_label)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import trimesh
 from typer.testing import CliRunner
 
 from facegen.cli.main import app
@@ -237,3 +238,9 @@ def test_a_skull_mesh_case_is_voxelized_on_the_model_grid(run, tiny_dataset, tmp
     assert json.loads((out / "case.json").read_text())["model"]["family"] == "gan3d"
     assert np.load(out / "F-age40-bmi25" / "face_mask.npy").mean() > 0.1
     assert (out / "F-age40-bmi25" / "face.ply").is_file()
+    # the model's own marching-cubes surface, in the canonical frame inside its 256 mm grid, and in the input's
+    surface = trimesh.load(out / "F-age40-bmi25" / "head_surface_canonical.ply", force="mesh")
+    grid = load_trained(run).grid
+    assert len(surface.faces) > 100
+    assert (np.abs(surface.vertices - grid.centre_mm) <= np.asarray(grid.extent_mm) / 2 + 1e-3).all()
+    assert (out / "F-age40-bmi25" / "head_surface.ply").is_file()
