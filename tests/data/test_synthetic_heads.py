@@ -82,6 +82,15 @@ def test_tissue_depth_is_positive_at_every_landmark(population):
         assert min(head.tissue_depth_mm.values()) > 0.5, head.subject
 
 
+def test_bilateral_landmarks_lie_on_their_own_side_on_skull_and_face(population):
+    """Left is +x in the canonical frame, on the bone as on the skin (an inward ray must not cross the midline)."""
+    for head in population[:10]:
+        for points in (head.skull_landmarks, head.face_landmarks):
+            for name, point in points.items():
+                if name.endswith(("_l", "_r")):
+                    assert np.sign(point[0]) == (1 if name.endswith("_l") else -1), (head.subject.subject_id, name)
+
+
 def test_skull_lies_inside_the_face(population):
     spec = RepresentationSpec(DepthView(shape=(128, 128), pixel_mm=2.0), GridSpec(shape=(64, 64, 64)))
     for head in population[:25]:

@@ -155,12 +155,18 @@ def _anatomy_points(face: trimesh.Trimesh, tissue: np.ndarray, lm: dict[str, int
     return p
 
 
+STRAIGHT_BACK = FRONTAL | {"alare_l", "alare_r"}
+"""Face landmarks whose bone is found straight back (-z): the midline points of lips and chin, measured in the
+midsagittal plane, and the alae, which face sideways: their inward normal crosses the soft nose to the bone
+of the other side."""
+
+
 def _skull_landmarks(face: trimesh.Trimesh, skull: trimesh.Trimesh, lm: dict[str, int], p: dict) -> dict:
-    """Skull landmarks: bone beneath each face landmark along the inward normal (straight back for the
-    midline points of lips and chin, as measured in the midsagittal plane), plus porion and orbitale."""
+    """Skull landmarks: bone beneath each face landmark along the inward normal (straight back for
+    `STRAIGHT_BACK`), plus porion and orbitale."""
     out = {}
     for name, i in lm.items():
-        normal = np.array([0.0, 0.0, 1.0]) if name in FRONTAL else face.vertex_normals[i]
+        normal = np.array([0.0, 0.0, 1.0]) if name in STRAIGHT_BACK else face.vertex_normals[i]
         # the midline ray may pass between the central incisors: try beside it too
         origins = face.vertices[i] + 0.5 * normal + np.array([[0.0, 0, 0], [1.2, 0, 0], [-1.2, 0, 0]])
         d, tri = first_hits(skull, origins, -normal)
