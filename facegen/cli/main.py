@@ -230,6 +230,10 @@ def evaluate(
     samples: Annotated[
         int | None, typer.Option(min=1, help="Samples per face from stochastic models (default: each model's own).")
     ] = None,
+    embedding_data: Annotated[
+        Path | None,
+        typer.Option(help="Dataset whose train split fits a learned face embedding: identification a second way."),
+    ] = None,
 ) -> None:
     """Score trained models on a dataset split beside the dataset's floor: accuracy, identification, bias."""
     from facegen.cli.tables import print_comparison
@@ -237,7 +241,8 @@ def evaluate(
 
     try:
         evaluation = evaluate_models(
-            run, data, None if split == "all" else split, distractors=distractors, seed=seed, samples=samples
+            run, data, None if split == "all" else split, distractors=distractors, seed=seed, samples=samples,
+            embedding_data=embedding_data,
         )
     except ValueError as exc:
         _fail(str(exc))

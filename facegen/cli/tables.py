@@ -42,6 +42,7 @@ def print_comparison(record: dict[str, Any], console: Console) -> None:
     """Print the comparison at least 132 columns wide (a narrow log would fold every figure in two)."""
     wide = Console(width=max(console.width, 132), force_terminal=console.is_terminal, color_system=console.color_system)
     wide.print(comparison_table(record))
+    wide.print(identification_table(record))
     if any("surface" in m for m in record["models"]):
         wide.print(surface_table(record))
     if any("calibration" in m for m in record["models"]):
@@ -77,4 +78,23 @@ def calibration_table(record: dict[str, Any]) -> Table:
         if c is not None:
             table.add_row(m["name"], str(c["samples"]), f"{c['spearman_sd_error']:.2f}", f"{c['coverage']:.1%}",
                           f"{c['mean_sd_mm']:.2f}", f"{c['mae_mm']:.2f}", f"{c['expected_mae_mm']:.2f}")  # fmt: skip
+    return table
+
+
+def identification_table(record: dict[str, Any]) -> Table:
+    """Rank-1, rank-5 and rank-10 against the gallery per model, the floor and chance, by each matcher."""
+    matchers = [("identification", "depth")] + ([("identification_embedding", "embedding")] if "embedding" in record
+                                                  else [])  # fmt: skip
+    table = Table(title=f"identification in a gallery of {record['gallery']['size']} true faces")
+    table.add_column("model")
+    for _, label in matchers:
+        for k in (1, 5, 10):
+            table.add_column(f"rank-{k} ({label})", justify="right")
+    rows = record["models"] + ([record["floor"]] if record.get("floor") else [])
+    for m in rows:
+        name = "floor" if m is record.get("floor") else m["name"]
+        cells = [f"{m[key][f'rank_{k}']:.0%}" for key, _ in matchers for k in (1, 5, 10)]
+        table.add_row(name, *cells, style="dim" if name == "floor" else None)
+    chance = record["models"][0]["identification"]
+    table.add_row("chance", *[f"{chance[f'rank_{k}_chance']:.1%}" for _ in matchers for k in (1, 5, 10)], style="dim")
     return table

@@ -76,11 +76,12 @@ def _regions(record: dict[str, Any]) -> str:
     return _table(["region (MAE mm)", *(m["name"] for m in models)], rows)
 
 
-def _identification(record: dict[str, Any]) -> str:
+def _identification(record: dict[str, Any], key: str = "identification") -> str:
+    """Rank-k, normalised rank and face pools per model, the floor and chance, by one matcher (`key`)."""
     header = ["model", "rank-1 (95% CI)", "rank-5", "rank-10", "mean normalised rank", "pool of 5", "pool of 10"]
     rows, classes = [], []
     for m in _rows(record):
-        i = m["identification"]
+        i = m[key]
         low, high = i["rank_1_ci"]
         rows.append([m["name"], f"{i['rank_1']:.0%} ({low:.0%}-{high:.0%})", f"{i['rank_5']:.0%}",
                      f"{i['rank_10']:.0%}", f"{i['mean_normalised_rank']:.3f}", _fmt(i.get("pool_5"), ".0%"),
@@ -120,6 +121,22 @@ def _surfaces(record: dict[str, Any]) -> list[str]:
     for by in GROUPINGS:
         parts += [f"<h3>by {by}: mean surface distance (mm)</h3>", _bias(record, by, "surface_mean_mm")]
     return parts
+
+
+def _embedding(record: dict[str, Any]) -> list[str]:
+    """Identification a second way: the learned face embedding's table and CMC curves."""
+    e = record["embedding"]
+    curves = {m["name"]: np.asarray(m["identification_embedding"]["cmc"]) for m in _rows(record)}
+    return [
+        "<h3>Identification by a learned face embedding</h3>",
+        f"<p class='note'>Eigenfaces of the {e['faces']} true faces of the {html.escape(e['split'])} split of "
+        f"{html.escape(e['data'])} (none of them under test): {e['components']} directions of face-shape variation, "
+        f"each weighted by its spread to the power {1 - e['whiten']:g}; faces compared by the cosine of their "
+        "coefficients. It weighs the fine ways faces differ above the broad ones the plain depth difference is "
+        "dominated by.</p>",
+        _identification(record, "identification_embedding"),
+        _image(figs.cmc_figure(curves, record["gallery"]["size"]), "CMC curves, learned embedding"),
+    ]
 
 
 def _bias(record: dict[str, Any], by: str, metric: str) -> str:
@@ -179,6 +196,7 @@ def render_report(evaluation: Evaluation) -> str:
         "identification ceiling; chance is what a random face scores.</p>",
         _identification(record),
         _image(figs.cmc_figure(evaluation.cmc, record["gallery"]["size"]), "CMC curves"),
+        *(_embedding(record) if "embedding" in record else []),
         "<h2>Bias: the same figures per group</h2>",
         "<p class='note'>Group means with bootstrap 95% intervals; worst-to-best ratio of group means; "
         "Kruskal-Wallis and a permutation test of the worst-best gap say whether a difference is real.</p>",

@@ -9,7 +9,7 @@ true faces (plus optional distractors), and every metric per group with bootstra
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import trimesh
 from facegen.data.dataset.layout import DatasetLayout
 from facegen.evaluation.bias import bias_table
 from facegen.evaluation.calibration import calibration
+from facegen.evaluation.embedding import FaceEmbedding, embedding_distances
 from facegen.evaluation.identification import face_distances, identification_scores, ranks
 from facegen.evaluation.metrics import DEPTH_DATA_RANGE_MM, depth_errors, psnr, ssim, summarise
 from facegen.evaluation.regions import error_heat_map, region_errors
@@ -94,14 +95,24 @@ def reconstruct_all(runs: list[Path], data: DepthData, samples: int | None = Non
     return out
 
 
-def _score(faces: np.ndarray, claimed: np.ndarray, data: DepthData, gallery: np.ndarray, gallery_masks: np.ndarray,
+@dataclass(frozen=True)
+class Gallery:
+    """The true faces each reconstruction is matched against (test set + distractors), and their embeddings."""
+
+    faces: np.ndarray
+    masks: np.ndarray
+    embedding: FaceEmbedding | None = None
+    embedded: np.ndarray | None = None
+
+
+def _score(faces: np.ndarray, claimed: np.ndarray, data: DepthData, gallery: Gallery,
            seed: int) -> tuple[dict[str, Any], dict[str, np.ndarray], np.ndarray, np.ndarray]:  # fmt: skip
     """Figures of one set of faces: summary, per-subject values, heat map and CMC."""
     mask = claimed & data.face_region
     if not mask.any(axis=(1, 2)).all():
         raise ValueError("a model claims no pixel of the face region for some subjects")
     per_subject = score_depth(faces, data.face_depth, mask)
-    distances = face_distances(faces, mask, gallery, gallery_masks)
+    distances = face_distances(faces, mask, gallery.faces, gallery.masks)
     pools = tuple(size for size in POOL_SIZES if size <= distances.shape[1])  # a pool cannot outgrow the gallery
     identification = identification_scores(distances, pools=pools, seed=seed)
     per_subject["normalised_rank"] = (ranks(distances) - 1) / max(distances.shape[1] - 1, 1)
@@ -114,6 +125,9 @@ def _score(faces: np.ndarray, claimed: np.ndarray, data: DepthData, gallery: np.
         "identification": identification,
         "bias": bias_table({k: per_subject[k] for k in BIAS_METRICS}, data.subjects, seed=seed),
     }
+    if gallery.embedding is not None:
+        embedded = embedding_distances(gallery.embedding.embed(faces, mask), gallery.embedded)
+        figures["identification_embedding"] = identification_scores(embedded, pools=pools, seed=seed)
     return figures, per_subject, heat, np.asarray(identification["cmc"])
 
 
@@ -164,16 +178,18 @@ def evaluate_models(
     distractors: Path | None = None,
     seed: int = 0,
     samples: int | None = None,
+    embedding_data: Path | None = None,
 ) -> Evaluation:
     """Score every run on one split; distractors (another dataset's faces) enlarge the gallery; `samples` per
-    face from stochastic models (None: each model's own default)."""
+    face from stochastic models (None: each model's own default); `embedding_data`, a dataset whose train
+    split fits a face embedding that identifies the faces a second way."""
     if samples is not None and samples < 1:
         raise ValueError(f"samples must be at least 1, got {samples}")
     data = DepthData.load(data_root, split)
     if data.view is None:
         raise ValueError(f"{data_root} has no depth-map view in its card")
     gallery, gallery_masks = data.face_depth, data.face_region
-    n_distractors = 0
+    n_distractors, embedding = 0, None
     if distractors is not None:
         extra = DepthData.load(distractors, None)
         if extra.face_depth.shape[1:] != gallery.shape[1:]:
@@ -181,13 +197,18 @@ def evaluate_models(
         gallery = np.concatenate([gallery, extra.face_depth])
         gallery_masks = np.concatenate([gallery_masks, extra.face_region])
         n_distractors = len(extra)
+    if embedding_data is not None:
+        embedding = _fit_embedding(embedding_data, data_root, split, gallery.shape[1:])
+    matcher = Gallery(gallery, gallery_masks, embedding)
+    if embedding is not None:
+        matcher = replace(matcher, embedded=embedding.embed(gallery, gallery_masks))
     started = time.perf_counter()
     faces = reconstruct_all(runs, data, samples)
     evaluation = Evaluation({}, data, faces, seconds={"reconstruction": time.perf_counter() - started})
     started = time.perf_counter()
     models = []
     for model in faces:
-        figures, _, heat, cmc = _score(model.faces, model.claimed, data, gallery, gallery_masks, seed)
+        figures, _, heat, cmc = _score(model.faces, model.claimed, data, matcher, seed)
         figures["samples"] = model.samples
         if model.calibration is not None:
             figures["calibration"] = model.calibration
@@ -199,7 +220,7 @@ def evaluate_models(
     floor = None
     if data.noise_free_face_depth is not None:
         nf = data.noise_free_face_depth
-        figures, _, heat, cmc = _score(nf, np.ones_like(data.face_region), data, gallery, gallery_masks, seed)
+        figures, _, heat, cmc = _score(nf, np.ones_like(data.face_region), data, matcher, seed)
         floor = {"name": FLOOR} | figures
         evaluation.heat_maps[FLOOR], evaluation.cmc[FLOOR] = heat, cmc
     if any(model.meshes is not None for model in faces):
@@ -214,4 +235,19 @@ def evaluate_models(
         "models": models,
         "floor": floor,
     }
+    if embedding is not None:
+        evaluation.record["embedding"] = {"data": str(embedding_data), "split": "train", "faces": embedding.n_faces,
+                                          "components": len(embedding.basis), "whiten": embedding.whiten}  # fmt: skip
     return evaluation
+
+
+def _fit_embedding(root: Path, test_root: Path, test_split: str | None, shape: tuple[int, ...]) -> FaceEmbedding:
+    """Eigenfaces of the true faces of `root`'s train split, which must not hold the faces under test."""
+    same = Path(root).resolve() == Path(test_root).resolve()
+    if same and test_split in (None, "train"):
+        raise ValueError(f"the embedding is fitted on {root}'s train split, which is (part of) the test set: fit "
+                         "it on other faces (the models' training set)")  # fmt: skip
+    train = DepthData.load(root, "train")
+    if train.face_depth.shape[1:] != tuple(shape):
+        raise ValueError(f"embedding faces are {train.face_depth.shape[1:]}, the test faces {tuple(shape)}")
+    return FaceEmbedding.fit(train.face_depth, train.face_mask & train.face_region)

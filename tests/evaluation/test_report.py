@@ -10,6 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from facegen.cli.main import app
+from facegen.models.base import DepthData
 
 runner = CliRunner()
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -53,6 +54,26 @@ def test_samples_bring_the_uncertainty_section(report, tiny_dataset, tmp_path):
     page = (tmp_path / "c" / "report.html").read_text()
     assert "Uncertainty: is the spread of the samples honest?" in page and "95% band coverage" in page
     assert "Spearman(SD, |error|)" in result.output
+
+
+def test_a_learned_embedding_identifies_the_test_faces_a_second_way(report, tiny_dataset, tmp_path):
+    (a, _), _ = report
+    runs = [part for family in ("template", "pca") for part in ("--run", str(a.parent / family))]
+    command = ["evaluate", *runs, "--data", str(tiny_dataset), "--split", "test", "--embedding-data", str(tiny_dataset),
+               "--out", str(tmp_path / "e")]  # fmt: skip
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "e" / "report.json").read_text())
+    n_train = len(DepthData.load(tiny_dataset, "train"))
+    assert record["embedding"]["split"] == "train" and record["embedding"]["faces"] == n_train
+    for m in [*record["models"], record["floor"]]:
+        ident = m["identification_embedding"]
+        assert 0 <= ident["rank_1"] <= ident["rank_5"] <= 1 and len(ident["cmc"]) == record["gallery"]["size"]
+    assert "Identification by a learned face embedding" in (tmp_path / "e" / "report.html").read_text()
+    assert "rank-1 (embedding)" in result.output
+    # fitted on the faces under test, the embedding would have seen the answers: refused
+    result = runner.invoke(app, [*command[:-2], "--split", "all"])
+    assert result.exit_code != 0 and "train split" in result.output
 
 
 def test_report_holds_every_figure_and_is_reproducible(report):
