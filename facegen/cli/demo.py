@@ -89,7 +89,7 @@ def run_demo(out: Path, *, n: int, seed: int, steps: int, console: Console) -> d
         f"{floor['depth_mae_mm']['mean']:.2f} mm depth MAE over the face region"
     )
     runs = train_models(dataset, out / "runs", seed=seed, steps=steps, console=console)
-    evaluation = evaluate_models(runs, dataset, "test", seed=seed)
+    evaluation = evaluate_models(runs, dataset, "test", seed=seed, embedding_data=dataset)  # fitted on train
     write_report(evaluation, out / "report")
     print_comparison(evaluation.record, console)
     console.print(f"pictures: {out / 'subject.png'}, {out / 'gallery.png'}; dataset: {dataset}; runs: {out / 'runs'}; "

@@ -71,6 +71,7 @@ def test_demo_runs_end_to_end(tmp_path, generator):
     record = json.loads((tmp_path / "demo" / "report" / "report.json").read_text())
     assert [m["family"] for m in record["models"]] == ["template", "pca", "gan2d", "diffusion2d"]
     assert record["models"][-1]["calibration"]["samples"] == 4
+    assert record["embedding"]["split"] == "train" and "identification_embedding" in record["models"][0]
     assert "Spearman(SD, |error|)" in result.output
     for family in ("template", "pca", "gan2d", "diffusion2d"):
         assert family in result.output and (tmp_path / "demo" / "runs" / family / "model" / "model.json").is_file()
