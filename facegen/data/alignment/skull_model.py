@@ -8,8 +8,12 @@ because it moves them together with the whole shape.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, fields
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import trimesh
@@ -23,6 +27,7 @@ from facegen.data.synthetic.generator import (
     SIZE_SEX_SHIFT,
     HeadGenerator,
 )
+from facegen.data.synthetic.ict import ASSET
 
 MODEL_VERTICES = 4000
 """Template skull vertices the model keeps (plus the landmarks' corners): enough to fit, cheap to solve."""
@@ -115,7 +120,40 @@ def build_skull_model(
     )
 
 
+def _cache_path() -> Path:
+    """Cache file named by a hash of the code that builds the model (the synthetic generator's and this
+    module's) and of the face model asset, beside the template's cache."""
+    root = Path(os.environ.get("FACEGEN_CACHE", Path.home() / ".cache" / "facegen"))
+    data_package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256(ASSET.read_bytes())
+    for source in sorted([*data_package.glob("synthetic/*.py"), *data_package.glob("*.py"), Path(__file__)]):
+        digest.update(source.read_bytes())
+    return root / f"skull-model-{digest.hexdigest()[:12]}.npz"
+
+
+def _save(model: SkullShapeModel, path: Path) -> None:
+    """Write the model's arrays atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {f.name: np.asarray(getattr(model, f.name)) for f in fields(SkullShapeModel)}
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as tmp:
+        np.savez(tmp, **arrays)
+    os.replace(tmp.name, path)
+
+
+def _load(path: Path) -> SkullShapeModel:
+    with np.load(path) as data:
+        values = {f.name: data[f.name] for f in fields(SkullShapeModel)}
+    values["landmark_names"] = tuple(str(n) for n in values["landmark_names"])
+    return SkullShapeModel(**values)
+
+
 @lru_cache(maxsize=1)
 def skull_model() -> SkullShapeModel:
-    """The default model, built once per process (a few seconds from the cached template)."""
-    return build_skull_model()
+    """The default model: built once (a few seconds from the cached template, with the head generator), then
+    read from $FACEGEN_CACHE by every later process."""
+    path = _cache_path()
+    if path.is_file():
+        return _load(path)
+    model = build_skull_model()
+    _save(model, path)
+    return model
