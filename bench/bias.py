@@ -2,9 +2,11 @@
 
 Both runs use configs/gan2d-cpu-128.toml (shortened with --steps) on the same dataset and seed; only
 `balance` differs. The report compares mean absolute error per BMI band (bootstrap 95% intervals), the
-worst-to-best ratio and the tests of whether the gap is real, before and after.
+worst-to-best ratio and the tests of whether the gap is real, before and after; on the test split of --data,
+or on every subject of --test-data (a separate set, with more subjects in the extreme bands).
 
-    .venv/bin/python bench/bias.py --data DIR [--out bench-output/bias] [--steps 600] [--by bmi]
+    .venv/bin/python bench/bias.py --data DIR [--test-data DIR] [--out bench-output/bias] [--steps 1000] [--by bmi]
+    .venv/bin/python bench/bias.py --data DIR --test-data DIR --reuse   # score runs already trained in --out
 """
 
 from __future__ import annotations
@@ -25,20 +27,25 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--out", type=Path, default=ROOT / "bench-output" / "bias")
-    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--test-data", type=Path, help="a separate test set, scored whole (default: --data's test split)")
+    p.add_argument("--reuse", action="store_true", help="score the runs already in --out instead of training")
+    p.add_argument("--steps", type=int, default=1000, help="training steps (1000: the full benchmark config)")
     p.add_argument("--by", default="bmi", choices=["sex", "age", "bmi", "group"])
     args = p.parse_args(argv)
     facegen = [sys.executable, "-m", "facegen.cli.main"]
     runs = {}
     for balance in ("none", args.by):
         run = args.out / f"gan2d-balance-{balance}"
+        runs[balance] = run
+        if args.reuse:
+            continue
         shutil.rmtree(run, ignore_errors=True)
         subprocess.run([*facegen, "train", "--model", "gan2d", "--data", str(args.data), "--out", str(run),
                         "--config", str(ROOT / "configs" / "gan2d-cpu-128.toml"), "--set", f"steps={args.steps}",
                         "--set", f"balance={balance}"], check=True)  # fmt: skip
-        runs[balance] = run
-    report = args.out / "report"
-    command = [*facegen, "evaluate", "--data", str(args.data), "--out", str(report)]
+    report = args.out / ("report" if args.test_data is None else f"report-{args.test_data.name}")
+    test = ["--data", str(args.data)] if args.test_data is None else ["--data", str(args.test_data), "--split", "all"]
+    command = [*facegen, "evaluate", *test, "--out", str(report)]
     for run in runs.values():
         command += ["--run", str(run)]
     subprocess.run(command, check=True)
