@@ -117,9 +117,12 @@ def _surfaces(record: dict[str, Any]) -> list[str]:
         "2.5 mm of the true face (54-77% for expert computerized sculpting, Lee 2012, Miranda 2018). The floor "
         "row is the noise-free face.</p>",
         _table(header, rows, classes),
-    ]
-    for by in GROUPINGS:
-        parts += [f"<h3>by {by}: mean surface distance (mm)</h3>", _bias(record, by, "surface_mean_mm")]
+        *(f"<p class='note'>{html.escape(m['name'])}: {html.escape(m['surface']['note'])}</p>"
+          for m in _rows(record) if "note" in m.get("surface", {})),
+    ]  # fmt: skip
+    if any("surface_mean_mm" in m["bias"] for m in record["models"]):
+        for by in GROUPINGS:
+            parts += [f"<h3>by {by}: mean surface distance (mm)</h3>", _bias(record, by, "surface_mean_mm")]
     return parts
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -89,6 +90,17 @@ def test_the_report_scores_its_surfaces_in_3d_beside_the_noise_free_floor(run, t
     assert 0.0 <= surface["surface_within_2_5mm"]["mean"] <= 1.0
     page = (out / "report.html").read_text()
     assert "Surface distances (3D outputs)" in page and "mean surface distance" in page
+
+
+def test_without_true_face_meshes_the_surfaces_are_reported_missing_not_fatal(run, tiny_dataset, tmp_path):
+    copy = tmp_path / "no-face-mesh"
+    shutil.copytree(tiny_dataset, copy)
+    subject = DepthData.load(copy, "test").subjects[0].subject_id
+    (copy / "subjects" / subject / "face.ply").unlink()
+    record = evaluate_models([run], copy, "test").record
+    (model,) = record["models"]
+    assert model["surface"]["missing"] == record["n_subjects"] and "metrics" not in model["surface"]
+    assert "face.ply" in model["surface"]["note"] and model["metrics"]["mae_mm"]["n"] == record["n_subjects"]
 
 
 def test_faces_are_depth_maps_in_mm_on_the_data_grid_and_a_face_grid(run, test_data):
