@@ -9,7 +9,7 @@ true faces (plus optional distractors), and every metric per group with bootstra
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -201,9 +201,8 @@ def evaluate_models(
         n_distractors = len(extra)
     if embedding_data is not None:
         embedding = _fit_embedding(embedding_data, data_root, split, gallery.shape[1:])
-    matcher = Gallery(gallery, gallery_masks, embedding)
-    if embedding is not None:
-        matcher = replace(matcher, embedded=embedding.embed(gallery, gallery_masks))
+    embedded = embedding.embed(gallery, gallery_masks) if embedding is not None else None
+    matcher = Gallery(gallery, gallery_masks, embedding, embedded)
     started = time.perf_counter()
     faces = reconstruct_all(runs, data, samples)
     evaluation = Evaluation({}, data, faces, seconds={"reconstruction": time.perf_counter() - started})
