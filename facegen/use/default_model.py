@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from facegen.io.cache import cache_root
+
 DEFAULT_MODEL = "default-pca-128-v1"
 DEFAULT_SUBJECTS = 300
 DEFAULT_SEED = 2026
@@ -21,7 +23,7 @@ DEFAULT_SEED = 2026
 
 def models_dir() -> Path:
     """Where built models are cached ($FACEGEN_CACHE/models, default ~/.cache/facegen/models)."""
-    return Path(os.environ.get("FACEGEN_CACHE", Path.home() / ".cache" / "facegen")) / "models"
+    return cache_root() / "models"
 
 
 def default_model_dir() -> Path:

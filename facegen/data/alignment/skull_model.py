@@ -9,8 +9,7 @@ because it moves them together with the whole shape.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
+import io
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +27,8 @@ from facegen.data.synthetic.generator import (
     HeadGenerator,
 )
 from facegen.data.synthetic.ict import ASSET
+from facegen.io.atomic import write_bytes_atomic
+from facegen.io.cache import cache_root
 
 MODEL_VERTICES = 4000
 """Template skull vertices the model keeps (plus the landmarks' corners): enough to fit, cheap to solve."""
@@ -123,21 +124,18 @@ def build_skull_model(
 def _cache_path() -> Path:
     """Cache file named by a hash of the code that builds the model (the synthetic generator's and this
     module's) and of the face model asset, beside the template's cache."""
-    root = Path(os.environ.get("FACEGEN_CACHE", Path.home() / ".cache" / "facegen"))
     data_package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256(ASSET.read_bytes())
     for source in sorted([*data_package.glob("synthetic/*.py"), *data_package.glob("*.py"), Path(__file__)]):
         digest.update(source.read_bytes())
-    return root / f"skull-model-{digest.hexdigest()[:12]}.npz"
+    return cache_root() / f"skull-model-{digest.hexdigest()[:12]}.npz"
 
 
 def _save(model: SkullShapeModel, path: Path) -> None:
     """Write the model's arrays atomically (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {f.name: np.asarray(getattr(model, f.name)) for f in fields(SkullShapeModel)}
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as tmp:
-        np.savez(tmp, **arrays)
-    os.replace(tmp.name, path)
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f.name: np.asarray(getattr(model, f.name)) for f in fields(SkullShapeModel)})
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def _load(path: Path) -> SkullShapeModel:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import os
-import tempfile
+import io
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -33,6 +32,8 @@ from facegen.data.synthetic.skull_sculpt import (
     sculpt_skull,
 )
 from facegen.data.synthetic.tissue_table import FSTT_TABLE
+from facegen.io.atomic import write_bytes_atomic
+from facegen.io.cache import cache_root
 
 TEMPLATE_VERSION = "1"
 BONE_MODES = 60
@@ -274,12 +275,11 @@ _TEMPLATE_SOURCES = (
 
 def _cache_path() -> Path:
     """Cache file named by a hash of the code that builds the template and of the model asset."""
-    root = Path(os.environ.get("FACEGEN_CACHE", Path.home() / ".cache" / "facegen"))
     data_package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256(ASSET.read_bytes())
     for source in sorted(p for pattern in _TEMPLATE_SOURCES for p in data_package.glob(pattern)):
         digest.update(source.read_bytes())
-    return root / f"head-template-v{TEMPLATE_VERSION}-{digest.hexdigest()[:12]}.npz"
+    return cache_root() / f"head-template-v{TEMPLATE_VERSION}-{digest.hexdigest()[:12]}.npz"
 
 
 def _save(template: HeadTemplate, path: Path) -> None:
@@ -291,10 +291,9 @@ def _save(template: HeadTemplate, path: Path) -> None:
             arrays[f"{f.name}__indptr"], arrays[f"{f.name}__shape"] = value.indptr, np.array(value.shape)
         else:
             arrays[f.name] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as tmp:
-        np.savez(tmp, **arrays)
-    os.replace(tmp.name, path)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def _load(path: Path) -> HeadTemplate:
