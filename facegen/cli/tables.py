@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from facegen.evaluation.report import scored_rows
+
 COLUMNS = (
     ("mae_mm", "MAE mm", "{:.2f}"),
     ("mae_sd", "SD", "{:.2f}"),
@@ -54,8 +56,7 @@ def surface_table(record: dict[str, Any]) -> Table:
     table = Table(title="3D outputs: surface distances to the true face over the facial area")
     for title in ("model", "mean mm", "95% Hausdorff mm", "within 2.5 mm", "subjects", "no surface"):
         table.add_column(title, justify="left" if title == "model" else "right")
-    rows = record["models"] + ([record["floor"]] if record.get("floor") else [])
-    for m in rows:
+    for m in scored_rows(record):
         if "surface" not in m:
             continue
         s, name = m["surface"].get("metrics"), "floor" if m is record.get("floor") else m["name"]
@@ -90,8 +91,7 @@ def identification_table(record: dict[str, Any]) -> Table:
     for _, label in matchers:
         for k in (1, 5, 10):
             table.add_column(f"rank-{k} ({label})", justify="right")
-    rows = record["models"] + ([record["floor"]] if record.get("floor") else [])
-    for m in rows:
+    for m in scored_rows(record):
         name = "floor" if m is record.get("floor") else m["name"]
         cells = [f"{m[key][f'rank_{k}']:.0%}" for key, _ in matchers for k in (1, 5, 10)]
         table.add_row(name, *cells, style="dim" if name == "floor" else None)

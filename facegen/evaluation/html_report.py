@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from facegen import __version__
-from facegen.evaluation.report import FLOOR, Evaluation
+from facegen.evaluation.report import FLOOR, Evaluation, scored_rows
 from facegen.io.atomic import staged_directory
 from facegen.viz import report_figures as figs
 
@@ -52,14 +52,10 @@ def _image(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def _rows(record: dict[str, Any]) -> list[dict[str, Any]]:
-    return record["models"] + ([record["floor"]] if record["floor"] else [])
-
-
 def _accuracy(record: dict[str, Any]) -> str:
     header = ["model", "MAE mm (SD)", "RMSE mm", "signed mm", "<= 2.5 mm", "<= 5 mm", "SSIM", "PSNR dB", "coverage"]
     rows, classes = [], []
-    for m in _rows(record):
+    for m in scored_rows(record):
         s = m["metrics"]
         rows.append([m["name"], f"{s['mae_mm']['mean']:.2f} ({s['mae_mm']['sd']:.2f})", _fmt(s["rmse_mm"]["mean"]),
                      _fmt(s["signed_mm"]["mean"], "+.2f"), _fmt(s["within_2_5mm"]["mean"], ".0%"),
@@ -70,7 +66,7 @@ def _accuracy(record: dict[str, Any]) -> str:
 
 
 def _regions(record: dict[str, Any]) -> str:
-    models = _rows(record)
+    models = scored_rows(record)
     regions = list(models[0]["regions"])
     rows = [[r, *(_fmt(m["regions"][r]["mae_mm"]["mean"]) for m in models)] for r in regions]
     return _table(["region (MAE mm)", *(m["name"] for m in models)], rows)
@@ -80,7 +76,7 @@ def _identification(record: dict[str, Any], key: str = "identification") -> str:
     """Rank-k, normalised rank and face pools per model, the floor and chance, by one matcher (`key`)."""
     header = ["model", "rank-1 (95% CI)", "rank-5", "rank-10", "mean normalised rank", "pool of 5", "pool of 10"]
     rows, classes = [], []
-    for m in _rows(record):
+    for m in scored_rows(record):
         i = m[key]
         low, high = i["rank_1_ci"]
         rows.append([m["name"], f"{i['rank_1']:.0%} ({low:.0%}-{high:.0%})", f"{i['rank_5']:.0%}",
@@ -97,7 +93,7 @@ def _identification(record: dict[str, Any], key: str = "identification") -> str:
 def _surfaces(record: dict[str, Any]) -> list[str]:
     """The 3D section: surface distances of every model that answered with a surface, and of the floor."""
     rows, classes = [], []
-    for m in _rows(record):
+    for m in scored_rows(record):
         if "surface" not in m:
             continue
         s, missing = m["surface"].get("metrics"), m["surface"]["missing"]
@@ -118,7 +114,7 @@ def _surfaces(record: dict[str, Any]) -> list[str]:
         "row is the noise-free face.</p>",
         _table(header, rows, classes),
         *(f"<p class='note'>{html.escape(m['name'])}: {html.escape(m['surface']['note'])}</p>"
-          for m in _rows(record) if "note" in m.get("surface", {})),
+          for m in scored_rows(record) if "note" in m.get("surface", {})),
     ]  # fmt: skip
     if any("surface_mean_mm" in m["bias"] for m in record["models"]):
         for by in GROUPINGS:
@@ -129,7 +125,7 @@ def _surfaces(record: dict[str, Any]) -> list[str]:
 def _embedding(record: dict[str, Any]) -> list[str]:
     """Identification a second way: the learned face embedding's table and CMC curves."""
     e = record["embedding"]
-    curves = {m["name"]: np.asarray(m["identification_embedding"]["cmc"]) for m in _rows(record)}
+    curves = {m["name"]: np.asarray(m["identification_embedding"]["cmc"]) for m in scored_rows(record)}
     return [
         "<h3>Identification by a learned face embedding</h3>",
         f"<p class='note'>Eigenfaces of the {e['faces']} true faces of the {html.escape(e['split'])} split of "
@@ -145,7 +141,7 @@ def _embedding(record: dict[str, Any]) -> list[str]:
 def _bias(record: dict[str, Any], by: str, metric: str) -> str:
     """Per-group means with intervals for the models (and floor) that have the metric."""
     rows, groups = [], []
-    for m in _rows(record):
+    for m in scored_rows(record):
         if metric not in m["bias"]:
             continue
         report = m["bias"][metric][by]
@@ -160,7 +156,7 @@ def _bias(record: dict[str, Any], by: str, metric: str) -> str:
 
 def _calibration(record: dict[str, Any], evaluation: Evaluation) -> list[str]:
     """The uncertainty section: calibration table, reliability plot, SD maps beside the error heat maps."""
-    models = [m for m in _rows(record) if "calibration" in m]
+    models = [m for m in scored_rows(record) if "calibration" in m]
     rows = [[m["name"], str(m["calibration"]["samples"]), _fmt(m["calibration"]["spearman_sd_error"]),
              _fmt(100 * m["calibration"]["coverage"], ".1f") + "%", _fmt(m["calibration"]["mean_sd_mm"]),
              _fmt(m["calibration"]["mae_mm"]), _fmt(m["calibration"]["expected_mae_mm"])] for m in models]  # fmt: skip
@@ -182,7 +178,7 @@ def _calibration(record: dict[str, Any], evaluation: Evaluation) -> list[str]:
 def render_report(evaluation: Evaluation) -> str:
     """The whole report page."""
     record, data = evaluation.record, evaluation.data
-    models = _rows(record)
+    models = scored_rows(record)
     view = data.view
     parts = [
         f"<h1>facegen evaluation: {len(record['models'])} model(s) on {record['n_subjects']} subjects</h1>",

@@ -33,6 +33,11 @@ POOL_SIZES = (5, 10)
 """Face pools (line-ups) of 5 and 10, as in the forensic literature."""
 
 
+def scored_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A report record's rows: each model's figures, then the floor's (when the test set has noise-free faces)."""
+    return record["models"] + ([record["floor"]] if record.get("floor") else [])
+
+
 def score_depth(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
     """Per-subject depth errors, SSIM and PSNR (data range DEPTH_DATA_RANGE_MM) over the mask."""
     values = depth_errors(pred, truth, mask)

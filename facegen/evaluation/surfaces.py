@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
-from facegen.data.representations.build import FACE_REGION_CENTRE_MM, FACE_REGION_RADII_MM
+from facegen.data.representations.build import in_face_region
 
 SURFACE_POINTS = 4000
 """Points drawn on each facial surface: the mean to ~0.02 mm, the 95th percentile to ~0.1 mm."""
@@ -24,9 +24,8 @@ SURFACE_KEYS = ("surface_mean_mm", "surface_hd95_mm", "surface_within_2_5mm")
 def in_facial_area(points: np.ndarray) -> np.ndarray:
     """Which canonical-frame points (N, 3) lie in the facial area: inside the face region ellipse seen from
     the front and in front of the coronal plane through the porions (z > 0), which cuts off the back of the head."""
-    (cx, cy), (rx, ry) = FACE_REGION_CENTRE_MM, FACE_REGION_RADII_MM
     x, y, z = np.asarray(points, np.float64).T
-    return (((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1.0) & (z > 0.0)
+    return in_face_region(x, y) & (z > 0.0)
 
 
 def facial_surface_points(mesh: trimesh.Trimesh, count: int = SURFACE_POINTS, *, seed: int = 0) -> np.ndarray:

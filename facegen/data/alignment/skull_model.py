@@ -8,7 +8,6 @@ because it moves them together with the whole shape.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import dataclass, fields
 from functools import lru_cache
@@ -28,7 +27,7 @@ from facegen.data.synthetic.generator import (
 )
 from facegen.data.synthetic.ict import ASSET
 from facegen.io.atomic import write_bytes_atomic
-from facegen.io.cache import cache_root
+from facegen.io.cache import keyed_cache_file
 
 MODEL_VERTICES = 4000
 """Template skull vertices the model keeps (plus the landmarks' corners): enough to fit, cheap to solve."""
@@ -125,10 +124,8 @@ def _cache_path() -> Path:
     """Cache file named by a hash of the code that builds the model (the synthetic generator's and this
     module's) and of the face model asset, beside the template's cache."""
     data_package = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256(ASSET.read_bytes())
-    for source in sorted([*data_package.glob("synthetic/*.py"), *data_package.glob("*.py"), Path(__file__)]):
-        digest.update(source.read_bytes())
-    return cache_root() / f"skull-model-{digest.hexdigest()[:12]}.npz"
+    sources = sorted([*data_package.glob("synthetic/*.py"), *data_package.glob("*.py"), Path(__file__)])
+    return keyed_cache_file("skull-model", [ASSET, *sources])
 
 
 def _save(model: SkullShapeModel, path: Path) -> None:

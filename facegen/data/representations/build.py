@@ -69,12 +69,16 @@ class HeadRepresentations:
     noise_free_face_depth: DepthMap | None = None
 
 
+def in_face_region(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Whether canonical (x, y) in mm lie inside the face region ellipse, seen from the front."""
+    (cx, cy), (rx, ry) = FACE_REGION_CENTRE_MM, FACE_REGION_RADII_MM
+    return ((np.asarray(x) - cx) / rx) ** 2 + ((np.asarray(y) - cy) / ry) ** 2 <= 1.0
+
+
 def face_region_mask(view: DepthView) -> np.ndarray:
     """Pixels of the facial area (bool, H x W) in a frontal view."""
     x, y = view.pixel_centres()
-    xx, yy = np.meshgrid(x, y)
-    (cx, cy), (rx, ry) = FACE_REGION_CENTRE_MM, FACE_REGION_RADII_MM
-    return ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0
+    return in_face_region(*np.meshgrid(x, y))
 
 
 def represent(

@@ -8,7 +8,6 @@ in register and the ground truth is known exactly.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import io
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -33,7 +32,7 @@ from facegen.data.synthetic.skull_sculpt import (
 )
 from facegen.data.synthetic.tissue_table import FSTT_TABLE
 from facegen.io.atomic import write_bytes_atomic
-from facegen.io.cache import cache_root
+from facegen.io.cache import keyed_cache_file
 
 TEMPLATE_VERSION = "1"
 BONE_MODES = 60
@@ -276,10 +275,8 @@ _TEMPLATE_SOURCES = (
 def _cache_path() -> Path:
     """Cache file named by a hash of the code that builds the template and of the model asset."""
     data_package = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256(ASSET.read_bytes())
-    for source in sorted(p for pattern in _TEMPLATE_SOURCES for p in data_package.glob(pattern)):
-        digest.update(source.read_bytes())
-    return cache_root() / f"head-template-v{TEMPLATE_VERSION}-{digest.hexdigest()[:12]}.npz"
+    sources = sorted(p for pattern in _TEMPLATE_SOURCES for p in data_package.glob(pattern))
+    return keyed_cache_file(f"head-template-v{TEMPLATE_VERSION}", [ASSET, *sources])
 
 
 def _save(template: HeadTemplate, path: Path) -> None:

@@ -163,8 +163,11 @@ class GridReconstruction:
     face_occupancy: np.ndarray
     """(X, Y, Z) float32 probabilities on `grid` (the model's working grid)."""
     grid: GridSpec
-    face_mesh: trimesh.Trimesh | None
-    """The 0.5 surface in canonical mm (None when the model puts no voxel inside the face)."""
+
+    @property
+    def face_mesh(self) -> trimesh.Trimesh | None:
+        """The 0.5 surface in canonical mm (None when the model puts no voxel inside the face)."""
+        return self.reconstruction.face_mesh
 
 
 @register
@@ -337,7 +340,7 @@ class ConditionalGAN3D(ConditionalGAN):
             rendered = render_depth_map(mesh, self.view)
             depth, seen = rendered.depth_mm, rendered.mask
         rec = Reconstruction(depth[None].astype(np.float32), self.claimed & seen, mesh)
-        return GridReconstruction(rec, occupancy, spec, mesh)
+        return GridReconstruction(rec, occupancy, spec)
 
     def reconstruct(
         self, skull_depth: np.ndarray, skull_mask: np.ndarray, subject: Subject, *, seed: int = 0, n_samples: int = 1
