@@ -15,7 +15,7 @@ $(BIN)/facegen: pyproject.toml constraints.txt
 install: $(BIN)/facegen
 
 demo: install
-	$(BIN)/facegen demo --out demo-output
+	$(BIN)/facegen demo --out demo-output --overwrite
 
 test: install
 	$(BIN)/ruff check facegen tests bench

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,13 +38,12 @@ def main(argv: list[str] | None = None) -> None:
         runs[balance] = run
         if args.reuse:
             continue
-        shutil.rmtree(run, ignore_errors=True)
         subprocess.run([*facegen, "train", "--model", "gan2d", "--data", str(args.data), "--out", str(run),
-                        "--config", str(ROOT / "configs" / "gan2d-cpu-128.toml"), "--set", f"steps={args.steps}",
-                        "--set", f"balance={balance}"], check=True)  # fmt: skip
+                        "--overwrite", "--config", str(ROOT / "configs" / "gan2d-cpu-128.toml"),
+                        "--set", f"steps={args.steps}", "--set", f"balance={balance}"], check=True)  # fmt: skip
     report = args.out / ("report" if args.test_data is None else f"report-{args.test_data.name}")
     test = ["--data", str(args.data)] if args.test_data is None else ["--data", str(args.test_data), "--split", "all"]
-    command = [*facegen, "evaluate", *test, "--out", str(report)]
+    command = [*facegen, "evaluate", *test, "--out", str(report), "--overwrite"]
     for run in runs.values():
         command += ["--run", str(run)]
     subprocess.run(command, check=True)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -69,8 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.reuse and (run / "run.json").exists():
             rows.append((f"{family}: training", "reused (finished earlier)"))
             continue
-        shutil.rmtree(run, ignore_errors=True)
-        command = [*facegen, "train", "--model", family, "--data", str(data), "--out", str(run)]
+        command = [*facegen, "train", "--model", family, "--data", str(data), "--out", str(run), "--overwrite"]
         if CONFIGS[family] is not None:
             command += ["--config", str(CONFIGS[family])]
         seconds, peak = run_timed(command)
@@ -79,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         rows.append((f"{family}: training (process wall)", f"{seconds / 60:.1f} min ({budget})"))
         rows.append((f"{family}: peak memory", f"{peak:.0f} MiB"))
     runs = [str(args.out / "runs" / family) for family in args.only]
-    evaluate = [*facegen, "evaluate", "--data", str(data), "--out", str(args.out / "report")]
+    evaluate = [*facegen, "evaluate", "--data", str(data), "--out", str(args.out / "report"), "--overwrite"]
     for run in runs:
         evaluate += ["--run", run]
     run_timed(evaluate)

@@ -30,7 +30,7 @@ SPACING = (0.5, 0.5, 0.6)
 def timed_case(input_path: Path, out: Path, model: str, metadata: list[str]) -> float:
     """Wall seconds of one `facegen reconstruct` process."""
     command = [sys.executable, "-m", "facegen.cli.main", "reconstruct", str(input_path), "--out", str(out),
-               "--model", model, *metadata]  # fmt: skip
+               "--model", model, "--overwrite", *metadata]  # fmt: skip
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, text=True)
     return time.perf_counter() - start

@@ -67,6 +67,20 @@ def tiny_dataset(tmp_path_factory, generator) -> Path:
     return _dataset(tmp_path_factory, "tiny", 24, 5, TINY_SPEC)
 
 
+@pytest.fixture(scope="session")
+def case_model_run(tiny_dataset, tmp_path_factory) -> Path:
+    """A small statistical model (seconds to fit) for `facegen reconstruct` tests that need no evaluation."""
+    from typer.testing import CliRunner
+
+    from facegen.cli.main import app
+
+    run = tmp_path_factory.mktemp("case-model") / "pca-tiny"
+    args = ["--data", str(tiny_dataset), "--out", str(run), "--set", "model.skull_components=8"]
+    result = CliRunner().invoke(app, ["train", "--model", "pca", *args])
+    assert result.exit_code == 0, result.output
+    return run
+
+
 def pose_cases_from_landmarks(subject: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make `facegen reconstruct` take a synthetic subject's pose from its landmark file (the automatic skull
     fit, 15 s a case, is tested on its own)."""
@@ -79,4 +93,6 @@ def pose_cases_from_landmarks(subject: Path, tmp_path: Path, monkeypatch: pytest
     landmarks = tmp_path / "landmarks.json"
     frame = {k: skull[k] for k in ("porion_l", "porion_r", "orbitale_l")}
     landmarks.write_text(json.dumps({"space": "patient"} | frame))
-    monkeypatch.setattr(case_module, "ingest_input", lambda path, options: ingest_input(path, options, landmarks))
+    monkeypatch.setattr(
+        case_module, "ingest_input", lambda path, options, _landmark_file=None: ingest_input(path, options, landmarks)
+    )

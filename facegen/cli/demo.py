@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from rich.console import Console
@@ -18,6 +17,7 @@ from facegen.data.representations.depth_map import DepthView
 from facegen.data.representations.voxel_grid import GridSpec
 from facegen.evaluation.html_report import write_report
 from facegen.evaluation.report import evaluate_models
+from facegen.io.output_folder import claim_output_folder
 from facegen.training.config import load_config
 from facegen.training.loop import train_run
 from facegen.viz.gallery import save_gallery
@@ -56,8 +56,6 @@ def train_models(dataset: Path, runs: Path, *, seed: int, steps: int, console: C
                                                     if family in NEURAL else [])  # fmt: skip
         config = load_config(None, overrides, model=family)
         run = runs / family
-        if run.exists():
-            shutil.rmtree(run)
         with progress_bar() as bar:
             task = bar.add_task(f"training {family}", total=config.steps if family in NEURAL else None)
             record = train_run(config, dataset, run, on_progress=lambda step, *_, t=task: bar.update(t, completed=step))
@@ -66,14 +64,15 @@ def train_models(dataset: Path, runs: Path, *, seed: int, steps: int, console: C
     return folders
 
 
-def run_demo(out: Path, *, n: int, seed: int, steps: int, console: Console) -> dict:
-    """Generate `n` heads into OUT/dataset, verify and draw them, train every model and compare them."""
-    out.mkdir(parents=True, exist_ok=True)
+def run_demo(out: Path, *, n: int, seed: int, steps: int, console: Console, overwrite: bool = False) -> dict:
+    """Generate `n` heads into OUT/dataset, verify and draw them, train every model and compare them (an
+    earlier demo at OUT is replaced only with `overwrite`)."""
+    claim_output_folder(out, kind="demo", files=["subject.png", "gallery.png"], folders=["runs"], overwrite=overwrite)
     dataset = out / "dataset"
     with progress_bar() as bar:
         task = bar.add_task("synthesising heads", total=n)
         card = write_synthetic_dataset(
-            dataset, n=n, seed=seed, spec=DEMO_SPEC, workers=2, overwrite=True, on_subject=lambda _: bar.advance(task)
+            dataset, n=n, seed=seed, spec=DEMO_SPEC, workers=2, on_subject=lambda _: bar.advance(task)
         )
     problems = verify_dataset(dataset)
     if problems:

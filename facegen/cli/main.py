@@ -20,6 +20,9 @@ app.add_typer(data_app, name="data")
 console = Console(soft_wrap=True)
 
 
+OVERWRITE_HELP = "Replace an earlier facegen output at --out (a folder holding other files is never replaced)."
+
+
 def _fail(message: str) -> None:
     console.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code=2)
@@ -61,7 +64,7 @@ def synth(
     size: Annotated[int, typer.Option(help="Depth-map size in pixels over a 256 mm square (256: 1 mm pixels).")] = 256,
     grid: Annotated[str, typer.Option(help="Voxel grid: N or NXxNYxNZ over a 256 mm cube.")] = "128",
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = min(2, os.cpu_count() or 1),
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing dataset folder.")] = False,
+    overwrite: Annotated[bool, typer.Option(help=OVERWRITE_HELP)] = False,
 ) -> None:
     """Generate synthetic skull/face heads with known ground truth and write them as a dataset."""
     from facegen.data.dataset.writer import write_synthetic_dataset
@@ -112,6 +115,7 @@ def ingest(
     size: Annotated[int, typer.Option(help="Depth-map size in pixels over a 256 mm square (256: 1 mm pixels).")] = 256,
     grid: Annotated[str, typer.Option(help="Voxel grid: N or NXxNYxNZ over a 256 mm cube.")] = "128",
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = min(2, os.cpu_count() or 1),
+    overwrite: Annotated[bool, typer.Option(help=OVERWRITE_HELP)] = False,
 ) -> None:
     """Turn real scans into a dataset: segment, mesh, align to the canonical frame, represent.
 
@@ -130,7 +134,7 @@ def ingest(
         with progress_bar() as bar:
             task = bar.add_task("ingesting scans", total=len(inputs))
             card, outcomes = ingest_dataset(
-                inputs, out, metadata=metadata, options=options, workers=workers,
+                inputs, out, metadata=metadata, options=options, workers=workers, overwrite=overwrite,
                 on_case=lambda _: bar.advance(task),
             )  # fmt: skip
     except ValueError as exc:
@@ -188,6 +192,7 @@ def train(
         list[str] | None, typer.Option("--set", help="key=value, e.g. steps=500 or model.lambda_l1=50 (repeatable).")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the newest checkpoint in --out (fresh if none).")] = False,
+    overwrite: Annotated[bool, typer.Option(help=OVERWRITE_HELP)] = False,
 ) -> None:
     """Train or fit a model family on a dataset. Under torchrun, every process runs this same command (DDP)."""
     from facegen.cli.progress import progress_bar
@@ -207,7 +212,7 @@ def train(
                 shown = ", ".join(f"{k} {v:.3g}" for k, v in losses.items())
                 bar.update(task, completed=step, description=f"training {model}: {shown}")
 
-            record = train_run(cfg, data, out, resume=resume, on_progress=on_progress)
+            record = train_run(cfg, data, out, resume=resume, overwrite=overwrite, on_progress=on_progress)
     except (ValueError, FileExistsError) as exc:
         _fail(str(exc))
     if record:
@@ -234,12 +239,17 @@ def evaluate(
         Path | None,
         typer.Option(help="Dataset whose train split fits a learned face embedding: identification a second way."),
     ] = None,
+    overwrite: Annotated[bool, typer.Option(help=OVERWRITE_HELP)] = False,
 ) -> None:
     """Score trained models on a dataset split beside the dataset's floor: accuracy, identification, bias."""
     from facegen.cli.tables import print_comparison
+    from facegen.evaluation.html_report import REPORT_KIND
     from facegen.evaluation.report import evaluate_models
+    from facegen.io.output_folder import check_output_folder
 
     try:
+        if out is not None:  # refused before the scoring, not after it
+            check_output_folder(out, overwrite=overwrite, kind=REPORT_KIND)
         evaluation = evaluate_models(
             run, data, None if split == "all" else split, distractors=distractors, seed=seed, samples=samples,
             embedding_data=embedding_data,
@@ -250,14 +260,17 @@ def evaluate(
     if out is not None:
         from facegen.evaluation.html_report import write_report
 
-        write_report(evaluation, out)
+        try:
+            write_report(evaluation, out, overwrite=overwrite)
+        except ValueError as exc:
+            _fail(str(exc))
         console.print(f"wrote {out / 'report.html'} and {out / 'report.json'}")
 
 
 @app.command()
 def reconstruct(
     input_path: Annotated[Path, typer.Argument(help="Skull: CT (DICOM folder/zip, NIfTI, MHA/NRRD) or mesh.")],
-    out: Annotated[Path, typer.Option("--out", help="Case folder to write (replaced whole).")],
+    out: Annotated[Path, typer.Option("--out", help="Case folder to write (a new folder; see --overwrite).")],
     sex: Annotated[str, typer.Option(help="F, M or unknown (then both are reconstructed).")] = "unknown",
     age: Annotated[float | None, typer.Option(help="Age in years (unknown: 30, 50 and 70 are shown).")] = None,
     bmi: Annotated[str, typer.Option(help="BMI value, low, normal, high or unknown (then all three).")] = "unknown",
@@ -269,7 +282,19 @@ def reconstruct(
     seed: Annotated[int, typer.Option(help="Random seed: the same input, model and seed give the same files.")] = 0,
     mesh_units: Annotated[str, typer.Option(help="Units of a skull mesh: mm, cm, m or in.")] = "mm",
     hu_offset: Annotated[float | None, typer.Option(help="Add this to stored CT values to get HU.")] = None,
-    force_intensity: Annotated[bool, typer.Option(help="Accept a non-CT scan with the default thresholds.")] = False,
+    force_intensity: Annotated[bool, typer.Option(help="Accept a non-CT scan with the thresholds as given.")] = False,
+    overwrite: Annotated[bool, typer.Option(help=OVERWRITE_HELP)] = False,
+    landmarks: Annotated[
+        Path | None,
+        typer.Option(help="3D Slicer markups (.mrk.json, .fcsv) or CSV with porion_l, porion_r, orbitale_l (and any "
+                     "other landmarks) in the scan's coordinates: they set the pose instead of the automatic fit."),
+    ] = None,
+    accept_weak_pose: Annotated[
+        bool, typer.Option(help="Go on when the automatic pose fit is weak (the case and report flag it).")
+    ] = False,
+    series: Annotated[int | None, typer.Option(help="DICOM series number to use when a study holds several.")] = None,
+    bone_hu: Annotated[float, typer.Option(help="Bone threshold (HU).")] = 300.0,
+    skin_hu: Annotated[float, typer.Option(help="Skin threshold (HU).")] = -300.0,
 ) -> None:
     """Reconstruct a face from a skull: meshes, depth maps, renders, 3D viewer, case report and manifest."""
     from facegen.data.scans.ingest import IngestOptions
@@ -279,8 +304,9 @@ def reconstruct(
     try:
         result = run_case(
             input_path, out, sex=sex, age=age, bmi=bmi, model=model, samples=samples, seed=seed,
-            options=IngestOptions(mesh_units=mesh_units, hu_offset=hu_offset, force_intensity=force_intensity),
-            console=console,
+            options=IngestOptions(mesh_units=mesh_units, hu_offset=hu_offset, force_intensity=force_intensity,
+                                  series=series, bone_hu=bone_hu, skin_hu=skin_hu),
+            overwrite=overwrite, landmarks=landmarks, accept_weak_pose=accept_weak_pose, console=console,
         )  # fmt: skip
     except (ValueError, ScanError) as exc:
         _fail(str(exc))
@@ -379,11 +405,15 @@ def demo(
     n: Annotated[int, typer.Option(min=12, help="Subjects to generate.")] = 80,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     steps: Annotated[int, typer.Option(min=1, help="Training steps of the small GAN and diffusion model.")] = 300,
+    overwrite: Annotated[bool, typer.Option(help=OVERWRITE_HELP)] = False,
 ) -> None:
     """Run the main job end to end on embedded defaults: synthetic heads, every model trained and compared."""
     from facegen.cli.demo import run_demo
 
-    run_demo(out, n=n, seed=seed, steps=steps, console=console)
+    try:
+        run_demo(out, n=n, seed=seed, steps=steps, console=console, overwrite=overwrite)
+    except ValueError as exc:
+        _fail(str(exc))
 
 
 if __name__ == "__main__":

@@ -69,16 +69,18 @@ def surface_table(record: dict[str, Any]) -> Table:
 
 
 def calibration_table(record: dict[str, Any]) -> Table:
-    """Per model that gave several samples: does its SD track the error, does its 95% band hold the truth."""
-    table = Table(title="uncertainty: per-pixel SD over the samples against the real error (target coverage 85-98%)")
+    """Per model with a spread (samples or stated SD): does its SD track the error, does its 95% band hold the truth."""
+    table = Table(title="uncertainty: per-pixel SD (over samples, or stated) against the real error "
+                  "(target coverage 85-98%)")  # fmt: skip
     for title in ("model", "samples", "Spearman(SD, |error|)", "95% band coverage", "mean SD mm", "MAE mm",
                   "MAE expected from SD"):  # fmt: skip
         table.add_column(title, justify="left" if title == "model" else "right")
     for m in record["models"]:
         c = m.get("calibration")
         if c is not None:
-            table.add_row(m["name"], str(c["samples"]), f"{c['spearman_sd_error']:.2f}", f"{c['coverage']:.1%}",
-                          f"{c['mean_sd_mm']:.2f}", f"{c['mae_mm']:.2f}", f"{c['expected_mae_mm']:.2f}")  # fmt: skip
+            table.add_row(m["name"], str(c["samples"] or "stated SD"), f"{c['spearman_sd_error']:.2f}",
+                          f"{c['coverage']:.1%}", f"{c['mean_sd_mm']:.2f}", f"{c['mae_mm']:.2f}",
+                          f"{c['expected_mae_mm']:.2f}")  # fmt: skip
     return table
 
 

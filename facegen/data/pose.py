@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+CANONICAL_FRAME_NAME = "facegen canonical (Frankfurt: origin mid-porion, +x left, +y up, +z forward)"
+"""How files and reports name this frame."""
+
 
 @dataclass(frozen=True)
 class RigidTransform:

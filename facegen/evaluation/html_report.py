@@ -16,9 +16,11 @@ import numpy as np
 
 from facegen import __version__
 from facegen.evaluation.report import FLOOR, Evaluation, scored_rows
-from facegen.io.atomic import staged_directory
+from facegen.io.output_folder import staged_directory
 from facegen.viz import report_figures as figs
 
+REPORT_KIND = "evaluation report"
+"""The output-folder kind of a report folder (see facegen.io.output_folder)."""
 GROUPINGS = ("sex", "age", "bmi", "group")
 CASES = 3
 STYLE = """
@@ -157,7 +159,7 @@ def _bias(record: dict[str, Any], by: str, metric: str) -> str:
 def _calibration(record: dict[str, Any], evaluation: Evaluation) -> list[str]:
     """The uncertainty section: calibration table, reliability plot, SD maps beside the error heat maps."""
     models = [m for m in scored_rows(record) if "calibration" in m]
-    rows = [[m["name"], str(m["calibration"]["samples"]), _fmt(m["calibration"]["spearman_sd_error"]),
+    rows = [[m["name"], str(m["calibration"]["samples"] or "stated SD"), _fmt(m["calibration"]["spearman_sd_error"]),
              _fmt(100 * m["calibration"]["coverage"], ".1f") + "%", _fmt(m["calibration"]["mean_sd_mm"]),
              _fmt(m["calibration"]["mae_mm"]), _fmt(m["calibration"]["expected_mae_mm"])] for m in models]  # fmt: skip
     header = ["model", "samples", "Spearman(SD, |error|)", "95% band coverage", "mean SD (mm)", "MAE (mm)",
@@ -234,9 +236,10 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-def write_report(evaluation: Evaluation, out: Path) -> None:
-    """OUT/report.html and OUT/report.json, written together (a folder appears whole or not at all)."""
+def write_report(evaluation: Evaluation, out: Path, *, overwrite: bool = False) -> None:
+    """OUT/report.html and OUT/report.json, written together (a folder appears whole or not at all); an earlier
+    report at OUT is replaced only with `overwrite`."""
     page = render_report(evaluation)
-    with staged_directory(Path(out), overwrite=True) as stage:
+    with staged_directory(Path(out), overwrite=overwrite, kind=REPORT_KIND) as stage:
         (stage / "report.html").write_text(page)
         (stage / "report.json").write_text(json.dumps(json_ready(evaluation.record), indent=2, sort_keys=True) + "\n")

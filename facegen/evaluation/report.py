@@ -18,7 +18,7 @@ import trimesh
 
 from facegen.data.dataset.layout import DatasetLayout
 from facegen.evaluation.bias import bias_table
-from facegen.evaluation.calibration import calibration
+from facegen.evaluation.calibration import calibration, calibration_of_spread
 from facegen.evaluation.embedding import FaceEmbedding, embedding_distances
 from facegen.evaluation.identification import face_distances, identification_scores, ranks
 from facegen.evaluation.metrics import DEPTH_DATA_RANGE_MM, depth_errors, psnr, ssim, summarise
@@ -48,8 +48,8 @@ def score_depth(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[s
 
 @dataclass
 class ModelFaces:
-    """One model's mean face per test subject and the pixels it claims (both (N, H, W)); with K > 1 samples,
-    the per-pixel SD (N, H, W) and the calibration of that SD against the true error."""
+    """One model's mean face per test subject and the pixels it claims (both (N, H, W)); with K > 1 samples or
+    a stated predictive SD, the per-pixel SD (N, H, W) and the calibration of that SD against the true error."""
 
     name: str
     family: str
@@ -96,6 +96,10 @@ def reconstruct_all(runs: list[Path], data: DepthData, samples: int | None = Non
             stacked = np.stack([r.face_depth_mm for r in recs])
             faces.sd = stacked.std(axis=1, ddof=1)
             faces.calibration = calibration(stacked, data.face_depth, claimed & data.face_region)
+        elif recs[0].predictive_sd_mm is not None:
+            faces.sd = np.stack([r.predictive_sd_mm for r in recs])
+            faces.calibration = calibration_of_spread(faces.faces, faces.sd, data.face_depth,
+                                                      claimed & data.face_region)  # fmt: skip
         out.append(faces)
     return out
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 _UMASK = os.umask(0)
@@ -32,20 +30,3 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 def write_json_atomic(path: Path, value: object) -> None:
     """JSON with sorted keys and a final newline, written atomically."""
     write_bytes_atomic(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
-
-
-@contextlib.contextmanager
-def staged_directory(final: Path, *, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a staging folder beside `final`; on success it replaces `final`, on error it is removed."""
-    if final.exists() and not overwrite:
-        raise FileExistsError(f"{final} already exists; choose another --out or pass --overwrite")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial"))
-    try:
-        yield stage
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(stage, final)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise

@@ -1,13 +1,14 @@
 """Volumes that carry their geometry, and their NIfTI files.
 
 A `Volume` is a 3D array in (i, j, k) index order with the world position of every voxel centre:
-world = origin_mm + direction @ (spacing_mm * (i, j, k)). World coordinates use the project's canonical
-axes in mm: +x to the subject's left, +y superior, +z anterior (see `facegen.data.pose`).
+world = origin_mm + direction @ (spacing_mm * (i, j, k)). World coordinates are patient coordinates in mm:
+facegen's axes, +x to the subject's left, +y superior, +z anterior, with the scanner's origin and tilt (see
+`facegen.data.scans.scan`; a synthetic head's CT is rendered in its canonical frame, where the two coincide).
 
 NIfTI files hold RAS+ world coordinates (+x to the subject's Right, +y Anterior, +z Superior), so the
-files written here store (R, A, S) = (-x, z, y) of the canonical point: viewers such as 3D Slicer or
+files written here store (R, A, S) = (-x, z, y) of the patient point: viewers such as 3D Slicer or
 ITK-SNAP show the head upright and facing forward. `read_nifti` undoes the mapping, so a round trip gives
-back canonical coordinates.
+back patient coordinates.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import numpy as np
 
 from facegen.io.atomic import write_bytes_atomic
 
-CANONICAL_TO_RAS = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
-"""Rows give R, A, S from canonical (x left, y superior, z anterior): R = -x, A = z, S = y."""
+PATIENT_TO_RAS = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+"""Rows give R, A, S from patient axes (x left, y superior, z anterior): R = -x, A = z, S = y."""
 VOLUME_DTYPES = (np.dtype(np.int16), np.dtype(np.float32))
 _ORTHONORMAL_TOL = 1e-4
 _GZIP_LEVEL = 1
@@ -35,7 +36,7 @@ _READ_ERRORS = (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueErro
 class Volume:
     """A 3D image (int16 or float32) with voxel spacing, the centre of voxel (0, 0, 0) and axis directions.
 
-    `direction` columns are the unit world directions of the array axes i, j, k (canonical frame).
+    `direction` columns are the unit world directions of the array axes i, j, k (patient axes).
     """
 
     array: np.ndarray
@@ -67,18 +68,18 @@ class Volume:
 
     @property
     def affine(self) -> np.ndarray:
-        """4 x 4 matrix from homogeneous voxel index (i, j, k, 1) to canonical world mm."""
+        """4 x 4 matrix from homogeneous voxel index (i, j, k, 1) to patient (world) mm."""
         m = np.eye(4)
         m[:3, :3] = self.direction * self.spacing_mm[None, :]
         m[:3, 3] = self.origin_mm
         return m
 
     def index_to_world(self, ijk: np.ndarray) -> np.ndarray:
-        """Canonical mm of (..., 3) voxel indices (fractional allowed)."""
+        """Patient mm of (..., 3) voxel indices (fractional allowed)."""
         return np.asarray(ijk, float) * self.spacing_mm @ self.direction.T + self.origin_mm
 
     def world_to_index(self, points: np.ndarray) -> np.ndarray:
-        """Fractional voxel indices (..., 3) of canonical points (mm); round to get the containing voxel."""
+        """Fractional voxel indices (..., 3) of patient points (mm); round to get the containing voxel."""
         return (np.asarray(points, float) - self.origin_mm) @ self.direction / self.spacing_mm
 
 
@@ -93,7 +94,7 @@ def _vector3(value: np.ndarray, name: str) -> np.ndarray:
 def ras_affine(volume: Volume) -> np.ndarray:
     """The NIfTI affine of a volume: voxel index to RAS+ mm."""
     m = np.eye(4)
-    m[:3, :] = CANONICAL_TO_RAS @ volume.affine[:3, :]
+    m[:3, :] = PATIENT_TO_RAS @ volume.affine[:3, :]
     return m
 
 
@@ -114,7 +115,7 @@ def write_nifti(volume: Volume, path: str | Path) -> Path:
 
 
 def read_nifti(path: str | Path) -> Volume:
-    """A volume from a 3D NIfTI file, its RAS+ affine turned back into canonical geometry.
+    """A volume from a 3D NIfTI file, its RAS+ affine turned back into patient geometry.
 
     Integer data that fits int16 stays int16; everything else (and scaled data) becomes float32. A missing
     file raises FileNotFoundError; anything that is not a readable 3D NIfTI raises ValueError naming it.
@@ -131,14 +132,14 @@ def read_nifti(path: str | Path) -> Volume:
     except _READ_ERRORS as error:
         raise ValueError(f"{path}: not a readable NIfTI file ({error})") from error
     array = _squeeze_to_3d(array, path)
-    linear = CANONICAL_TO_RAS.T @ affine[:3, :3]
+    linear = PATIENT_TO_RAS.T @ affine[:3, :3]
     spacing = np.linalg.norm(linear, axis=0)
     if np.any(spacing <= 0) or not np.all(np.isfinite(linear)):
         raise ValueError(f"{path}: the NIfTI affine is singular: {affine.tolist()}")
     direction = linear / spacing
     if not np.allclose(direction.T @ direction, np.eye(3), atol=_ORTHONORMAL_TOL):
         raise ValueError(f"{path}: the NIfTI affine is sheared; only rotations and spacings are supported")
-    return Volume(_volume_dtype(array), spacing, CANONICAL_TO_RAS.T @ affine[:3, 3], _orthonormal(direction))
+    return Volume(_volume_dtype(array), spacing, PATIENT_TO_RAS.T @ affine[:3, 3], _orthonormal(direction))
 
 
 def _squeeze_to_3d(array: np.ndarray, path: Path) -> np.ndarray:

@@ -169,6 +169,8 @@ class Reconstruction:
     mask: np.ndarray
     face_mesh: trimesh.Trimesh | None = None
     """A 3D model's face surface in canonical mm, scored in 3D beside the depth map (None: depth maps only)."""
+    predictive_sd_mm: np.ndarray | None = None
+    """(H, W) the model's own predictive SD of the face depth in mm, where it has one in closed form."""
 
     @property
     def mean_mm(self) -> np.ndarray:
@@ -177,8 +179,15 @@ class Reconstruction:
 
     @property
     def sd_mm(self) -> np.ndarray:
-        """Per-pixel standard deviation over the samples (zeros for a single sample)."""
+        """Per-pixel SD of the face depth: the model's predictive SD when it states one, else over the samples."""
+        if self.predictive_sd_mm is not None:
+            return self.predictive_sd_mm
         return self.face_depth_mm.std(axis=0)
+
+    @property
+    def has_spread(self) -> bool:
+        """Whether `sd_mm` says something: a predictive SD, or several samples."""
+        return self.predictive_sd_mm is not None or self.face_depth_mm.shape[0] > 1
 
 
 class FaceModel(ABC):

@@ -8,6 +8,7 @@ after its checkpoint at step k and resumed gives the same weights as a run that 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -19,14 +20,18 @@ import torch
 
 from facegen.evaluation.metrics import depth_errors
 from facegen.io.atomic import write_json_atomic
+from facegen.io.output_folder import OutputFolderError, claim_output_folder
 from facegen.models.base import DepthData, FaceModel, TrainableModel
 from facegen.models.registry import MODEL_DIR, create
 from facegen.training import checkpoint as ckpt
 from facegen.training.config import TrainConfig
 from facegen.training.distributed import Runtime, start_runtime, stop_runtime
+from facegen.training.skull_space import MIN_SKULLS, fit_skull_space
 
 RUN_RECORD = "run.json"
 TENSORBOARD_DIR = "tensorboard"
+RUN_KIND = "training run"
+"""The output-folder kind of a run folder (see facegen.io.output_folder)."""
 
 ProgressCallback = Callable[[int, int, dict[str, float]], None]
 """Called on the main process as (step, total steps, latest losses)."""
@@ -236,11 +241,16 @@ def train_in_memory(model: TrainableModel, data: DepthData, config: TrainConfig)
     return Trainer(model, config, runtime, data, None).fit()
 
 
-def _check_run_folder(run: Path, resume: bool) -> None:
-    if resume or not run.exists():
+def _claim_run_folder(run: Path, *, resume: bool, overwrite: bool) -> None:
+    """Make RUN a facegen run folder (once, in the launching process): new, resumed, or replaced on request."""
+    if int(os.environ.get("RANK", "0")) != 0:
         return
-    if ckpt.checkpoints(run) or (run / RUN_RECORD).exists():
-        raise FileExistsError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
+    holds_run = run.is_dir() and bool(ckpt.checkpoints(run) or (run / RUN_RECORD).exists())
+    if holds_run and not (resume or overwrite):
+        raise OutputFolderError(f"{run} already holds a run; pass --resume to continue it, --overwrite to replace "
+                                "it, or choose another --out")  # fmt: skip
+    claim_output_folder(run, kind=RUN_KIND, files=[RUN_RECORD], folders=[ckpt.CHECKPOINTS, TENSORBOARD_DIR, MODEL_DIR],
+                        overwrite=overwrite, keep=resume or not holds_run)  # fmt: skip
 
 
 def train_run(
@@ -249,11 +259,13 @@ def train_run(
     run: Path,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
-    """`facegen train`: fit or train `config.model` on DATA's train split into RUN; returns the run record."""
+    """`facegen train`: fit or train `config.model` on DATA's train split into RUN (an earlier run there is
+    continued with `resume` or replaced with `overwrite`); returns the run record."""
     run, data_root = Path(run), Path(data_root)
-    _check_run_folder(run, resume)
+    _claim_run_folder(run, resume=resume, overwrite=overwrite)
     runtime = start_runtime(config.device, config.precision)
     try:
         if config.threads:
@@ -276,6 +288,8 @@ def train_run(
         if val is not None:
             figures |= validation_figures(model, val)
         model.save(run / MODEL_DIR)
+        if len(train) >= MIN_SKULLS:  # what a case's skull is compared with (how far from the training skulls)
+            fit_skull_space(train.skull_depth, train.skull_mask, seed=config.seed).save(run / MODEL_DIR)
         record = {
             "model": config.model,
             "config": config.to_dict(),

@@ -11,6 +11,7 @@ import html
 import io
 import textwrap
 from typing import Any
+from urllib.parse import quote
 
 import matplotlib
 
@@ -18,7 +19,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 
-PICTURES = ("front", "three_quarter", "profile", "overlay", "uncertainty")
+from facegen.use.case_frames import frames_summary  # noqa: E402
+from facegen.use.pose_section import pose_html, pose_pdf_page, verdict  # noqa: E402
+from facegen.use.trust_section import trust_html, trust_text  # noqa: E402
+
+PICTURES = ("front_profile", "three_quarter", "overlay", "uncertainty")
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -40,7 +45,8 @@ def _facts(record: dict[str, Any]) -> list[tuple[str, Any]]:
         ("model", f"{model['name']} ({model['family']}), trained on {model['trained_on']}"),
         ("weights sha256", record["model"]["weights_sha256"]),
         ("samples per face / seed", f"{record['samples']} / {record['seed']}"),
-        ("skin moved out of the bone", ", ".join(f"{k}: {v}" for k, v in record["skin_moved_out_of_bone"].items())),
+        ("coordinates", frames_summary(record["frames"]) if "frames" in record else "not recorded"),
+        ("pose", f"{record['pose']['method']}: {verdict(record['pose'])}" if "pose" in record else "not recorded"),
         ("software", f"facegen {record['software_version']}"),
     ]
 
@@ -56,15 +62,20 @@ def case_report_html(record: dict[str, Any], files: dict[str, bytes]) -> str:
     """The report page; `files` holds the case's pictures by their case-folder path."""
     parts = [f"<h1>facegen case report</h1><p class='warn'>{html.escape(record['statement'])}</p>",
              "<h2>Case</h2>", _rows(_facts(record)),
-             "<h2>How far to trust it</h2>", _accuracy_rows(record.get("accuracy"))]  # fmt: skip
+             "<h2>How far to trust it</h2>", _accuracy_rows(record.get("accuracy")), trust_html(record)]  # fmt: skip
+    if "pose" in record:
+        parts.append(pose_html(record["pose"], files.get(record["pose"]["figure"])))
     for variant in record["variants"]:
         parts.append(f"<h2>Face: {html.escape(variant)}</h2>")
         for picture in PICTURES:
             png = files.get(f"{variant}/{picture}.png")
             if png is not None:
                 parts.append(_img(png, f"{variant} {picture}"))
-        parts.append(f"<p>3D: open <code>{html.escape(variant)}/viewer.html</code>; meshes in the scan's coordinates "
-                     f"(<code>face.ply/.obj/.stl/.glb</code>) and canonical copies beside them.</p>")  # fmt: skip
+        link = html.escape(f"viewer.html#variant={quote(variant, safe='')}")
+        parts.append(f"<p>3D: <a href='{link}'>viewer.html</a> (skull and every face; this one is <code>"
+                     f"{html.escape(variant)}</code> in its menu); meshes in the scan's coordinates in <code>"
+                     f"{html.escape(variant)}/</code> (<code>face.ply/.obj/.stl/.glb</code>) and canonical copies "
+                     "beside them.</p>")  # fmt: skip
     style = ("body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222}"
              "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
              "img{max-width:100%;margin:.5em 0}.warn{background:#fff3cd;padding:.8em;border:1px solid #e0c36b}")
@@ -73,17 +84,20 @@ def case_report_html(record: dict[str, Any], files: dict[str, bytes]) -> str:
 
 
 def case_report_pdf(record: dict[str, Any], files: dict[str, bytes]) -> bytes:
-    """The same report as a PDF: a text page, then one page of pictures per face (no creation date)."""
+    """The same report as a PDF: a text page, the pose page, then one page of pictures per face (no creation
+    date)."""
     buf = io.BytesIO()
     with PdfPages(buf, metadata={"Creator": f"facegen {record['software_version']}", "CreationDate": None}) as pdf:
         fig = plt.figure(figsize=(8.27, 11.69))
         lines = ["facegen case report", "", *_wrap(record["statement"]), ""]
         lines += [f"{k}: {v}" for k, v in _facts(record)]
         accuracy = record.get("accuracy") or {"accuracy": "no evaluation attached"}
-        lines += ["", "How far to trust it:", *(f"  {k}: {v}" for k, v in accuracy.items())]
+        lines += ["", "How far to trust it:", *(f"  {k}: {v}" for k, v in accuracy.items()), "", *trust_text(record)]
         fig.text(0.06, 0.96, "\n".join(_wrap_all(lines)), va="top", family="monospace", fontsize=7.5)
         pdf.savefig(fig)
         plt.close(fig)
+        if "pose" in record:
+            pose_pdf_page(pdf, record["pose"], files.get(record["pose"]["figure"]))
         for variant in record["variants"]:
             pictures = [p for p in PICTURES if f"{variant}/{p}.png" in files]
             fig, axes = plt.subplots(len(pictures), 1, figsize=(8.27, 11.69), squeeze=False)
@@ -119,6 +133,12 @@ def accuracy_for_case(report: dict[str, Any], model_name: str, subject_groups: d
                                  f"{model['identification']['gallery_size']} (chance "
                                  f"{model['identification']['rank_1_chance']:.1%})",
     }  # fmt: skip
+    calibration = model.get("calibration")
+    if calibration is not None:
+        out["uncertainty: 95% band holds the truth"] = (
+            f"{calibration['coverage']:.1%} of face points (target 95%); the stated SD tracks the error with "
+            f"Spearman r = {calibration['spearman_sd_error']:.2f}; mean SD {calibration['mean_sd_mm']:.2f} mm"
+        )
     for by, group in subject_groups.items():
         g = model["bias"]["mae_mm"].get(by, {}).get("groups", {}).get(group)
         if g and g.get("mean") is not None:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from facegen.io.cache import cache_root
 
-DEFAULT_MODEL = "default-pca-128-v1"
+DEFAULT_MODEL = "default-pca-128-v2"
+"""v2: the statistical model states its predictive SD (the case shows uncertainty by default)."""
 DEFAULT_SUBJECTS = 300
 DEFAULT_SEED = 2026
 

@@ -2,7 +2,8 @@
 
 The mesh is the surface the depth map shows (a height field seen from the front), so it has no back or
 sides; it is meant to be looked at and overlaid on the CT, not measured for volume. Files are written
-atomically and byte-for-byte the same for the same mesh.
+atomically and byte-for-byte the same for the same mesh; each names its frame and units in its header (PLY
+comment, OBJ comment, STL header, glTF asset extras), with 3D Slicer's `SPACE=` tag for a scan frame.
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ from trimesh.exchange.stl import export_stl
 
 from facegen.data.pose import RigidTransform
 from facegen.data.representations.depth_map import DepthView
-from facegen.data.scans.scan import LPS_TO_CANONICAL
+from facegen.data.scans.scan import LPS_TO_PATIENT, UNITS, Space
 from facegen.io.atomic import write_bytes_atomic
-from facegen.io.volume import CANONICAL_TO_RAS
+from facegen.io.volume import PATIENT_TO_RAS
 
 MESH_FORMATS = ("ply", "obj", "stl", "glb")
 """What `export_mesh` writes: binary PLY, OBJ, binary STL (all mm) and GLB (metres, as glTF requires)."""
 GLB_SCALE = 1e-3
 """glTF units are metres; the other formats keep the project's mm."""
+GLB_UNITS = "m"
+STL_HEADER_BYTES = 80
 
 
 def depth_map_mesh(
@@ -114,20 +117,21 @@ def to_scan_coordinates(
     *,
     patient_axes: Literal["LPS", "RAS"] | None = None,
 ) -> trimesh.Trimesh:
-    """The mesh moved from the canonical frame back to the frame `to_canonical` maps from (the input scan's).
+    """The mesh moved from the canonical frame to the scan frame, the input's own world frame (mm).
 
-    For a CT that frame is the scanner's patient coordinates with the project's axes (x left, y superior,
-    z anterior, see `facegen.io.volume`); `patient_axes="LPS"` gives DICOM patient coordinates (what 3D
-    Slicer assumes for model files), `"RAS"` NIfTI world coordinates. For a skull mesh input the frame is the
-    mesh file's own (in mm, after any --mesh-units scaling) and `patient_axes` should stay None.
+    `to_canonical` maps patient coordinates (the scan's points on facegen's axes: x left, y superior,
+    z anterior; see `facegen.data.scans.scan`) to canonical. `patient_axes` turns them onto the scan frame's
+    axes: "LPS" for DICOM patient and MHA/NRRD world coordinates (what 3D Slicer assumes for model files),
+    "RAS" for NIfTI world coordinates, None for a skull mesh, whose own coordinates (in mm, after any
+    --mesh-units scaling) are its patient coordinates. `ScanFrame.axes` says which.
     """
     inverse = to_canonical.inverse()
     vertices = inverse.apply(np.asarray(mesh.vertices, dtype=np.float64))
     linear = inverse.rotation
     if patient_axes == "LPS":
-        vertices, linear = vertices @ LPS_TO_CANONICAL, LPS_TO_CANONICAL.T @ linear
+        vertices, linear = vertices @ LPS_TO_PATIENT, LPS_TO_PATIENT.T @ linear
     elif patient_axes == "RAS":
-        vertices, linear = vertices @ CANONICAL_TO_RAS.T, CANONICAL_TO_RAS @ linear
+        vertices, linear = vertices @ PATIENT_TO_RAS.T, PATIENT_TO_RAS @ linear
     elif patient_axes is not None:
         raise ValueError(f"patient_axes must be 'LPS', 'RAS' or None, got {patient_axes!r}")
     faces = np.asarray(mesh.faces)
@@ -136,20 +140,52 @@ def to_scan_coordinates(
     return trimesh.Trimesh(vertices, faces.copy(), process=False)
 
 
-def mesh_file_bytes(mesh: trimesh.Trimesh, file_type: str, *, name: str = "face") -> bytes:
-    """One mesh file's bytes; the same vertices and faces give the same bytes whatever the mesh has cached."""
+def mesh_header(frame: str, space: Space | None, units: str = UNITS) -> str:
+    """The one-line header naming a mesh file's frame and units; `space` adds 3D Slicer's SPACE tag."""
+    text = f"facegen mesh; frame: {frame}; units: {units}" + (f"; SPACE={space}" if space else "")
+    if "\n" in text or not text.isascii():
+        raise ValueError(f"a mesh header must be one line of ASCII, got {text!r}")
+    return text
+
+
+def ply_with_comment(data: bytes, comment: str) -> bytes:
+    """PLY bytes with a `comment` line added to the header, beside trimesh's own, before the first element."""
+    at = data.index(b"\nelement ") + 1
+    return data[:at] + f"comment {comment}\n".encode("ascii") + data[at:]
+
+
+def mesh_file_bytes(
+    mesh: trimesh.Trimesh, file_type: str, *, name: str = "face", frame: str | None = None, space: Space | None = None
+) -> bytes:
+    """One mesh file's bytes; the same vertices and faces give the same bytes whatever the mesh has cached.
+
+    With `frame` (its name) the header says the frame and units, and `space` tags it for 3D Slicer.
+    """
     # a bare copy: trimesh's exporters add normals or colours depending on what the mesh has cached
     bare = trimesh.Trimesh(np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64), process=False)
+    header = None if frame is None else mesh_header(frame, space, GLB_UNITS if file_type == "glb" else UNITS)
     if file_type == "ply":
-        return export_ply(bare, encoding="binary", vertex_normal=True, include_attributes=False)
+        data = export_ply(bare, encoding="binary", vertex_normal=True, include_attributes=False)
+        return data if header is None else ply_with_comment(data, header)
     if file_type == "obj":
-        text = export_obj(bare, include_normals=True, include_color=False, include_texture=False)
+        text = export_obj(bare, include_normals=True, include_color=False, include_texture=False,
+                          **({} if header is None else {"header": header}))  # fmt: skip
         return text.encode("ascii")
     if file_type == "stl":
-        return export_stl(bare)
+        data = export_stl(bare)
+        if header is None:
+            return data
+        # SPACE first: 80 bytes may cut a long frame name, never the tag 3D Slicer reads
+        short = (f"SPACE={space} " if space else "") + header.split("; SPACE=")[0]
+        return short.encode("ascii")[:STL_HEADER_BYTES].ljust(STL_HEADER_BYTES, b"\0") + data[STL_HEADER_BYTES:]
     if file_type == "glb":
         bare.apply_scale(GLB_SCALE)
-        return export_glb(trimesh.Scene(geometry={name: bare}), include_normals=True)
+
+        def named(tree: dict) -> None:
+            tree["asset"]["extras"] = {"facegen": header}
+
+        return export_glb(trimesh.Scene(geometry={name: bare}), include_normals=True,
+                          tree_postprocessor=None if header is None else named)  # fmt: skip
     raise ValueError(f"unknown mesh format {file_type!r}; use one of {', '.join(MESH_FORMATS)}")
 
 

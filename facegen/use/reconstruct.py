@@ -21,16 +21,25 @@ import numpy as np
 import trimesh
 
 from facegen import __version__
+from facegen.data.pose import CANONICAL_FRAME_NAME
 from facegen.data.representations.build import RepresentationSpec
+from facegen.data.representations.depth_map import DepthView
 from facegen.data.representations.voxel_grid import GridSpec
-from facegen.data.scans.ingest import IngestOptions, head_representations, ingest_input
+from facegen.data.scans.ingest import IngestedHead, IngestOptions, head_representations, ingest_input
+from facegen.data.scans.scan import Space
 from facegen.data.subject import Sex, Subject
-from facegen.io.atomic import staged_directory
+from facegen.io.output_folder import check_output_folder, staged_directory
 from facegen.models.base import FaceModel
+from facegen.training.skull_space import SkullSpace
+from facegen.use.case_checks import inside_bone, missing_bone, skull_novelty
+from facegen.use.case_frames import LANDMARKS_FILE, CaseFrames
 from facegen.use.case_report import case_report_html, case_report_pdf
-from facegen.use.face_mesh import MESH_FORMATS, depth_map_mesh, mesh_file_bytes, to_scan_coordinates
+from facegen.use.face_mesh import MESH_FORMATS, depth_map_mesh, mesh_file_bytes, mesh_header, to_scan_coordinates
+from facegen.use.pose import POSE_FIGURE, canonical_landmarks, check_pose, pose_figure_png, pose_record
 from facegen.use.renders import case_renders
-from facegen.use.viewer import BONE, SKIN, ViewerMesh, render_viewer
+from facegen.use.tissue_depths import PUBLISHED_SOURCE, TISSUE_DEPTH_MEASURE, tissue_depth_table
+from facegen.use.uncertainty import SPREAD_TITLE, SpreadScale, case_spreads, spread_ply_bytes, vertex_values
+from facegen.use.viewer import BONE, SKIN, ColourLegend, ViewerMesh, render_viewer
 
 BMI_LEVELS = {"low": 20.0, "normal": 25.0, "high": 32.0}
 """What --bmi low/normal/high stand for (kg/m^2), and the three faces shown when BMI is unknown."""
@@ -38,6 +47,8 @@ MIN_TISSUE_MM = 1.5
 """The face is kept at least this far in front of the bone: a model may not put skin inside the skull."""
 EDGE_JUMP_PIXELS = 8.0
 """A face-mesh triangle may not span a depth step of more than this many pixel widths (a silhouette)."""
+CASE_KIND = "case"
+"""The output-folder kind of a case folder (see facegen.io.output_folder)."""
 AGE_LEVELS_YEARS = (30.0, 50.0, 70.0)
 """The ages shown side by side when age is unknown."""
 DISCLAIMER = (
@@ -124,9 +135,14 @@ def reconstruct_case(
     seed: int = 0,
     options: IngestOptions | None = None,
     accuracy: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    landmark_file: Path | None = None,
+    accept_weak_pose: bool = False,
 ) -> CaseResult:
-    """Reconstruct every metadata variant of one case into OUT (replaced whole, never left half-written);
-    `samples` per face (None: the model's own default, several for a model that carries uncertainty)."""
+    """Reconstruct every metadata variant of one case into OUT (whole or not at all; an earlier case there is
+    replaced only with `overwrite`); `samples` per face (None: the model's own default). The pose comes from
+    `landmark_file` when given, else from the automatic fit, refused when weak unless `accept_weak_pose`."""
+    check_output_folder(Path(out), overwrite=overwrite, kind=CASE_KIND)  # before the work, not after it
     samples = model.default_samples if samples is None else samples
     if samples < 1:
         raise ValueError(f"samples must be at least 1, got {samples}")
@@ -135,12 +151,15 @@ def reconstruct_case(
     input_path = Path(input_path)
     spec = RepresentationSpec(model.view, model.grid or GridSpec(shape=(8, 8, 8)))  # a 3D model's grid, voxelized
     # a case needs the skull; the CT's own skin only for the pose, so it is found coarsely
-    head = ingest_input(input_path, replace(options or IngestOptions(), spec=spec, full_face=False))
+    head = ingest_input(input_path, replace(options or IngestOptions(), spec=spec, full_face=False), landmark_file)
+    check_pose(head, accept_weak=accept_weak_pose)  # before any face is made on it
     reps = head_representations(head, spec)
     if not reps.skull_depth.mask.any():
         raise ValueError(f"{input_path}: no bone is seen in the model's frontal view; is this a skull?")
-    files: dict[str, bytes] = {}
-    variants, corrections = [], {}
+    frames = CaseFrames.of(head)  # the scan frame (the input's own world, mm) and the canonical frame
+    files: dict[str, bytes] = {POSE_FIGURE: pose_figure_png(head)}
+    variants, moved, face_masks = [], {}, {}
+    viewer_faces: dict[str, tuple[trimesh.Trimesh, np.ndarray | None]] = {}  # the case's one viewer: every face
     for subject in metadata.variants():
         face_grid = None
         if model.grid is not None:  # a 3D model reads the whole skull as occupancy on its grid
@@ -149,29 +168,46 @@ def reconstruct_case(
         else:
             rec = model.reconstruct(reps.skull_depth.depth_mm, reps.skull_depth.mask, subject, seed=seed,
                                     n_samples=samples)  # fmt: skip
-        face_depth, pushed = _in_front_of_bone(rec.mean_mm, rec.mask, reps.skull_depth.depth_mm, reps.skull_depth.mask)
+        face_depth, moved[subject.subject_id] = _in_front_of_bone(rec.mean_mm, rec.mask, reps.skull_depth.depth_mm,
+                                                                  reps.skull_depth.mask)  # fmt: skip
         face = depth_map_mesh(face_depth, rec.mask, model.view, max_edge_jump_mm=EDGE_JUMP_PIXELS * model.view.pixel_mm)
         name = subject.subject_id
         variants.append(name)
-        corrections[name] = pushed
+        face_masks[name] = rec.mask
         files[f"{name}/face_depth_mm.npy"] = _npy_bytes(face_depth.astype(np.float32))
         files[f"{name}/face_mask.npy"] = _npy_bytes(rec.mask)
         if face_grid is not None:
             files[f"{name}/face_grid.npy"] = _npy_bytes((face_grid >= 0.5).astype(np.uint8))
-        sd = rec.sd_mm if rec.face_depth_mm.shape[0] > 1 else None
+        sd = rec.sd_mm if rec.has_spread else None
         if sd is not None:
             files[f"{name}/face_sd_mm.npy"] = _npy_bytes(sd.astype(np.float32))
         surfaces = {"face": face}
         if rec.face_mesh is not None:  # a 3D model's own surface: the whole head, sides and back included
             surfaces["head_surface"] = rec.face_mesh
         for stem, mesh in surfaces.items():  # in the input's frame, and in the canonical frame
-            files.update(_mesh_files(to_scan_coordinates(mesh, head.alignment.to_canonical), f"{name}/{stem}"))
-            files.update(_mesh_files(mesh, f"{name}/{stem}_canonical"))
-        for picture, png in case_renders(face, head.skull, uncertainty_mm=sd, view=model.view).items():
-            files[f"{name}/{picture}.png"] = png
-        files[f"{name}/viewer.html"] = _viewer_bytes(head.skull, face, name, model_label)
+            scan_mesh = to_scan_coordinates(mesh, head.alignment.to_canonical, patient_axes=head.frame.axes)
+            files.update(_mesh_files(scan_mesh, f"{name}/{stem}", frames.scan.name, frames.scan.space))
+            files.update(_mesh_files(mesh, f"{name}/{stem}_canonical", CANONICAL_FRAME_NAME, None))
+        viewer_faces[name] = (face, sd)
+    space = SkullSpace.load(model_folder)
+    skull_depth, skull_mask = reps.skull_depth.depth_mm, reps.skull_depth.mask
+    cut_at = head.record.get("field_of_view", {}).get("skull_cut_at")
+    missing, no_bone = missing_bone(space, skull_depth, skull_mask, model.view, cut_at=cut_at)
+    spreads, scale = case_spreads(viewer_faces, model.view)
+    landmarks = canonical_landmarks(head.alignment)
+    depths = {name: tissue_depth_table(face, landmarks, model.view) for name, (face, _) in viewer_faces.items()}
+    for name, (face, sd) in viewer_faces.items():
+        files.update(_spread_files(name, face, spreads.get(name), scale, no_bone, model.view, head, frames))
+        renders = case_renders(face, head.skull, uncertainty_mm=sd, view=model.view,
+                               uncertainty_max_mm=scale.max_mm if scale else None, no_bone=no_bone)  # fmt: skip
+        files.update({f"{name}/{picture}.png": png for picture, png in renders.items()})
+    files["viewer.html"] = _viewer_bytes(head.skull, viewer_faces, spreads, scale, model_label)
     files["skull_depth_mm.npy"] = _npy_bytes(reps.skull_depth.depth_mm)
-    files.update(_mesh_files(head.skull, "skull_canonical"))
+    scan_skull = to_scan_coordinates(head.skull, head.alignment.to_canonical, patient_axes=head.frame.axes)
+    files.update(_mesh_files(scan_skull, "skull", frames.scan.name, frames.scan.space))
+    files.update(_mesh_files(head.skull, "skull_canonical", CANONICAL_FRAME_NAME, None))
+    method = head.alignment.method
+    files[LANDMARKS_FILE] = frames.markups_bytes(head.alignment.landmarks, f"facegen alignment ({method})")
     record = {
         "input": head.record["input"],
         "metadata_given": {"sex": metadata.sex.value if metadata.sex else "unknown",
@@ -183,15 +219,21 @@ def reconstruct_case(
         "seed": seed,
         "software_version": __version__,
         "alignment": head.record["alignment"],
+        "pose": pose_record(head, accepted_weak=accept_weak_pose),
+        "frames": frames.record(model.view),
         "accuracy": accuracy,
-        "skin_moved_out_of_bone": {k: f"{v:.1%} of face pixels" for k, v in corrections.items()},
+        "uncertainty": _uncertainty_record(spreads, scale, samples, model),
+        "skull_novelty": skull_novelty(space, skull_depth, skull_mask),
+        "missing_bone": missing,
+        "inside_bone": inside_bone(moved, face_masks, model.view),
+        "tissue_depth": {"published": PUBLISHED_SOURCE, "measured": TISSUE_DEPTH_MEASURE, "faces": depths},
         "statement": DISCLAIMER,
     }
     files["case.json"] = (json.dumps(record, indent=2, sort_keys=True, default=str) + "\n").encode()
     files["report.html"] = case_report_html(record, files).encode()
     files["report.pdf"] = case_report_pdf(record, files)
     manifest = {name: _sha256(data) for name, data in sorted(files.items())}
-    with staged_directory(Path(out), overwrite=True) as stage:
+    with staged_directory(Path(out), overwrite=overwrite, kind=CASE_KIND) as stage:
         for name, data in files.items():
             (stage / name).parent.mkdir(parents=True, exist_ok=True)
             (stage / name).write_bytes(data)
@@ -201,22 +243,69 @@ def reconstruct_case(
 
 def _in_front_of_bone(
     face: np.ndarray, face_mask: np.ndarray, skull: np.ndarray, skull_mask: np.ndarray
-) -> tuple[np.ndarray, float]:
-    """The face moved to at least MIN_TISSUE_MM in front of the bone; and the share of face pixels moved."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The face moved to at least MIN_TISSUE_MM in front of the bone; and the (H, W) face pixels moved."""
     floor = np.where(skull_mask & face_mask, skull + MIN_TISSUE_MM, -np.inf)
     moved = face < floor
-    return np.where(moved, floor, face), float(moved.sum() / max(face_mask.sum(), 1))
+    return np.where(moved, floor, face), moved
 
 
-def _mesh_files(mesh: trimesh.Trimesh, stem: str) -> dict[str, bytes]:
-    return {f"{stem}.{fmt}": mesh_file_bytes(mesh, fmt, name=Path(stem).name) for fmt in MESH_FORMATS}
+def _spread_files(
+    name: str, face: trimesh.Trimesh, spread: np.ndarray | None, scale: SpreadScale | None,
+    no_bone: np.ndarray | None, view: DepthView, head: IngestedHead, frames: CaseFrames,
+) -> dict[str, bytes]:  # fmt: skip
+    """A face's per-vertex spread and no-bone marks, and its mesh coloured by spread in both frames."""
+    files = {}
+    marks = None if no_bone is None else vertex_values(face, no_bone, view).astype(bool)
+    if marks is not None:
+        files[f"{name}/face_no_bone_beneath.npy"] = _npy_bytes(marks)
+    if spread is None or scale is None:
+        return files
+    files[f"{name}/face_sd_mm_per_vertex.npy"] = _npy_bytes(spread.astype(np.float32))
+    scan_face = to_scan_coordinates(face, head.alignment.to_canonical, patient_axes=head.frame.axes)
+    files[f"{name}/face_uncertainty.ply"] = spread_ply_bytes(
+        scan_face, spread, scale, header=mesh_header(frames.scan.name, frames.scan.space), no_bone=marks)
+    files[f"{name}/face_uncertainty_canonical.ply"] = spread_ply_bytes(
+        face, spread, scale, header=mesh_header(CANONICAL_FRAME_NAME, None), no_bone=marks)
+    return files
 
 
-def _viewer_bytes(skull: trimesh.Trimesh, face: trimesh.Trimesh, title: str, model_label: str) -> bytes:
-    meshes = [ViewerMesh("Skull", skull, BONE, 1.0, False), ViewerMesh("Face", face, SKIN, 0.5, True)]
+def _uncertainty_record(
+    spreads: dict[str, np.ndarray], scale: SpreadScale | None, samples: int, model: FaceModel
+) -> dict[str, Any]:
+    """How the case states its uncertainty: the source of the spread, the case's colour scale, per-face figures."""
+    if scale is None:
+        return {"source": None, "statement": f"model {model.family} gives one face and no spread with "
+                f"{samples} sample(s); ask for several with --samples"}  # fmt: skip
+    source = "the model's own predictive SD" if samples == 1 else f"the SD over {samples} samples per face"
+    per_face = {name: {"median_mm": round(float(np.median(v)), 2), "p95_mm": round(float(np.percentile(v, 95)), 2)}
+                for name, v in spreads.items()}  # fmt: skip
+    return {"source": source, "scale": scale.to_dict(), "faces": per_face,
+            "statement": f"every face point carries a spread (SD, mm) from {source}; colours run from 0 to "
+                         f"{scale.max_mm:g} mm for every face of this case"}  # fmt: skip
+
+
+def _mesh_files(mesh: trimesh.Trimesh, stem: str, frame: str, space: Space | None) -> dict[str, bytes]:
+    """Every mesh format of one surface, each file's header naming its frame (and SPACE tag) and units."""
+    name = Path(stem).name
+    return {f"{stem}.{fmt}": mesh_file_bytes(mesh, fmt, name=name, frame=frame, space=space) for fmt in MESH_FORMATS}
+
+
+def _viewer_bytes(
+    skull: trimesh.Trimesh, faces: dict[str, tuple[trimesh.Trimesh, np.ndarray | None]],
+    spreads: dict[str, np.ndarray], scale: SpreadScale | None, model_label: str,
+) -> bytes:
+    """The case's one viewer page: the skull, and each variant's face (coloured by its spread where it has one,
+    on one scale for the whole case)."""
+    legend = None if scale is None else ColourLegend(SPREAD_TITLE, "mm", 0.0, scale.max_mm, scale.stops())
+    variants = {name: [ViewerMesh("Face", face, SKIN, 0.5, True,
+                                  None if scale is None or name not in spreads else scale.colours(spreads[name]))]
+                for name, (face, _) in faces.items()}  # fmt: skip
     caption = (f"Approximation to aid identification, not an identification; model {model_label}, trained on "
                "synthetic data")
-    return render_viewer(meshes, title=title, caption=caption).encode()
+    title = f"Case: skull and {len(faces)} reconstructed face{'s' if len(faces) != 1 else ''}"
+    return render_viewer([ViewerMesh("Skull", skull, BONE, 1.0, False)], variants=variants, title=title,
+                         caption=caption, legend=legend).encode()  # fmt: skip
 
 
 
@@ -271,14 +360,23 @@ def reconstruct(
     samples: int | None = None,
     seed: int = 0,
     options: IngestOptions | None = None,
+    overwrite: bool = False,
+    landmarks: Path | str | None = None,
+    accept_weak_pose: bool = False,
     console=None,
 ) -> CaseResult:
-    """The Python form of `facegen reconstruct`: checks the metadata first, then writes the case folder."""
+    """The Python form of `facegen reconstruct`: checks the metadata first, then writes the case folder.
+    `landmarks`: a 3D Slicer markups file (.mrk.json, .fcsv) or CSV whose porions and left orbitale set the pose."""
     metadata = CaseMetadata.parse(sex, age, None if bmi is None else str(bmi))
     if not Path(input_path).exists():
         raise ValueError(f"{input_path}: no such file or folder")
+    if landmarks is not None and not Path(landmarks).is_file():
+        raise ValueError(f"{landmarks}: no such landmark file; give a 3D Slicer .mrk.json or a CSV of landmarks")
+    check_output_folder(Path(out), overwrite=overwrite, kind=CASE_KIND)  # before a first-use model build
     face_model, folder, label = resolve_model(model, console=console)
     return reconstruct_case(
         Path(input_path), Path(out), model=face_model, model_folder=folder, model_label=label, metadata=metadata,
         samples=samples, seed=seed, options=options, accuracy=_case_accuracy(folder, label, metadata),
+        overwrite=overwrite, landmark_file=None if landmarks is None else Path(landmarks),
+        accept_weak_pose=accept_weak_pose,
     )  # fmt: skip

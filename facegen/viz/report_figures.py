@@ -104,11 +104,12 @@ def calibration_figure(models: list[dict[str, Any]]) -> bytes:
     for m in models:
         c = m["calibration"]
         sd = np.array([b["sd_mm"] for b in c["reliability"]])
-        ax.plot(sd, [b["mae_mm"] for b in c["reliability"]], "o-", label=f"{m['name']} (K={c['samples']})")
-        top = max(top, float(sd.max()), max(b["mae_mm"] for b in c["reliability"]))
         k = c["samples"]
+        ax.plot(sd, [b["mae_mm"] for b in c["reliability"]], "o-",
+                label=f"{m['name']} (K={k})" if k else f"{m['name']} (stated SD)")  # fmt: skip
+        top = max(top, float(sd.max()), max(b["mae_mm"] for b in c["reliability"]))
     line = np.linspace(0, top * 1.05, 2)
-    ax.plot(line, line * np.sqrt(2 / np.pi * (1 + 1 / k)), "k--", label="honest SD (Gaussian)")
+    ax.plot(line, line * np.sqrt(2 / np.pi * (1 + 1 / k if k else 1)), "k--", label="honest SD (Gaussian)")
     ax.set_xlabel("predicted SD (mm), per quintile of pixels")
     ax.set_ylabel("observed mean |error| (mm)")
     ax.set_title("does the uncertainty track the error?")

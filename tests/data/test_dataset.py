@@ -88,9 +88,12 @@ def test_same_seed_gives_byte_identical_datasets_whatever_the_workers(tmp_path, 
 
 def test_existing_output_is_not_overwritten_by_accident(tmp_path, generator):
     out = tmp_path / "ds"
-    out.mkdir()
-    with pytest.raises(FileExistsError, match="already exists; choose another --out or pass --overwrite"):
-        write_synthetic_dataset(out, n=1, seed=0, spec=SMALL_SPEC)
+    write_synthetic_dataset(out, n=1, seed=0, spec=SMALL_SPEC)
+    with pytest.raises(FileExistsError, match="already exists .an earlier facegen dataset.; choose another --out or "
+                       "pass --overwrite"):
+        write_synthetic_dataset(out, n=1, seed=1, spec=SMALL_SPEC)
+    write_synthetic_dataset(out, n=2, seed=1, spec=SMALL_SPEC, overwrite=True)
+    assert len((out / "subjects.csv").read_text().splitlines()) == 3
     with pytest.raises(ValueError, match="--n must be at least 1"):
         write_synthetic_dataset(tmp_path / "none", n=0, seed=0, spec=SMALL_SPEC)
     assert not (tmp_path / "none").exists()

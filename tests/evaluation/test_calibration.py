@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from facegen.evaluation.calibration import band_factor, calibration
+from facegen.evaluation.calibration import band_factor, calibration, calibration_of_spread
 
 
 def _faces(rng: np.random.Generator, spread_scale: float = 1.0, shuffle_sd: bool = False, k: int = 8):
@@ -36,6 +36,18 @@ def test_an_overconfident_sampler_misses_the_band():
 def test_an_sd_unrelated_to_the_error_does_not_correlate():
     c = calibration(*_faces(np.random.default_rng(2), shuffle_sd=True))
     assert abs(c["spearman_sd_error"]) < 0.1
+
+
+def test_a_stated_sd_is_checked_with_the_normal_band():
+    rng = np.random.default_rng(4)
+    centre, sd = rng.normal(0, 20, (40, 24, 24)), rng.uniform(0.5, 6.0, (40, 24, 24))
+    truth, mask = centre + rng.normal(0, 1, centre.shape) * sd, np.ones(centre.shape, bool)
+    honest = calibration_of_spread(centre, sd, truth, mask)
+    assert 0.94 <= honest["coverage"] <= 0.96 and honest["samples"] is None
+    assert honest["expected_mae_mm"] == pytest.approx(honest["mae_mm"], rel=0.05)
+    assert calibration_of_spread(centre, 0.3 * sd, truth, mask)["coverage"] < 0.6
+    with pytest.raises(ValueError, match="must match the truth"):
+        calibration_of_spread(centre, sd[:, :10], truth, mask)
 
 
 def test_band_is_the_t_prediction_interval_of_k_samples():

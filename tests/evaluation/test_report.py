@@ -40,7 +40,11 @@ def report(tiny_dataset, tmp_path_factory):
 
 def test_samples_bring_the_uncertainty_section(report, tiny_dataset, tmp_path):
     (a, _), _ = report
-    assert all("calibration" not in m for m in json.loads((a / "report.json").read_text())["models"])
+    by_name = {m["name"]: m for m in json.loads((a / "report.json").read_text())["models"]}
+    assert "calibration" not in by_name["template"]  # one face and no stated spread: nothing to calibrate
+    stated = by_name["pca"]["calibration"]  # one face with its closed-form predictive SD, checked as such
+    assert stated["samples"] is None and stated["spread"] == "predictive SD stated by the model"
+    assert 0.5 < stated["coverage"] <= 1 and stated["mean_sd_mm"] > 0
     runs = [part for family in ("template", "pca") for part in ("--run", str(a.parent / family))]
     result = runner.invoke(app, ["evaluate", *runs, "--data", str(tiny_dataset), "--split", "all", "--samples", "4",
                                  "--out", str(tmp_path / "c")])  # fmt: skip

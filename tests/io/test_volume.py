@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from facegen.io.volume import CANONICAL_TO_RAS, Volume, read_nifti, write_nifti
+from facegen.io.volume import PATIENT_TO_RAS, Volume, read_nifti, write_nifti
 
 
 def _small_volume(dtype: type) -> Volume:
@@ -36,8 +36,8 @@ def test_nifti_world_is_ras(tmp_path) -> None:
     assert nib.aff2axcodes(image.affine) == ("L", "P", "S")  # axial slices stacked upward, as scanners store
     corner = np.array([6.0, 5.0, 4.0])
     ras = image.affine[:3, :3] @ corner + image.affine[:3, 3]
-    np.testing.assert_allclose(ras, CANONICAL_TO_RAS @ volume.index_to_world(corner), atol=1e-4)
-    np.testing.assert_allclose(CANONICAL_TO_RAS @ [1.0, 2.0, 3.0], [-1.0, 3.0, 2.0])  # R = -x, A = z, S = y
+    np.testing.assert_allclose(ras, PATIENT_TO_RAS @ volume.index_to_world(corner), atol=1e-4)
+    np.testing.assert_allclose(PATIENT_TO_RAS @ [1.0, 2.0, 3.0], [-1.0, 3.0, 2.0])  # R = -x, A = z, S = y
 
 
 @pytest.mark.parametrize("content", [b"not a nifti file at all", b""])

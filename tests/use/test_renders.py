@@ -33,7 +33,7 @@ def renders(one_head, sd_map) -> dict[str, bytes]:
 
 
 def test_every_render_is_a_sensible_png(renders):
-    assert set(renders) == {"front", "profile", "three_quarter", "overlay", "uncertainty"}
+    assert set(renders) == {"front", "profile", "front_profile", "three_quarter", "overlay", "uncertainty"}
     for name, png in renders.items():
         assert png.startswith(PNG_SIGNATURE), name
         pixels = _pixels(png)
@@ -63,3 +63,19 @@ def test_bad_uncertainty_maps_are_refused(one_head):
         case_renders(one_head.face, one_head.skull, uncertainty_mm=np.zeros((5, 5)), view=VIEW)
     with pytest.raises(ValueError, match="negative"):
         case_renders(one_head.face, one_head.skull, uncertainty_mm=-np.ones(VIEW.shape), view=VIEW)
+
+
+def _skin_rows(picture: np.ndarray) -> np.ndarray:
+    """Rows of a picture where skin-coloured pixels are (the shaded face: red over blue, unlike background)."""
+    rgb = picture[..., :3]
+    return np.nonzero(((rgb[..., 0] - rgb[..., 2]) > 0.12).any(axis=1))[0]
+
+
+def test_front_and_profile_share_one_scale(renders):
+    both = _pixels(renders["front_profile"])
+    gap = both.shape[1] // 2
+    front, profile = _skin_rows(both[:, :gap]), _skin_rows(both[:, gap:])
+    # the same head is as tall in both panels: one mm is the same number of pixels
+    assert abs((front[-1] - front[0]) - (profile[-1] - profile[0])) <= 0.03 * (front[-1] - front[0])
+    dark = (both[..., :3].max(axis=-1) < 0.2).sum(axis=0)  # the scale bars: a dark line under each picture
+    assert dark[:gap].sum() > 20 and dark[gap:].sum() > 20

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -26,7 +27,15 @@ from facegen.data.dataset.split import stratified_split
 from facegen.data.dataset.writer import create_arrays, representation_arrays, write_table
 from facegen.data.scans.ingest import IngestOptions, head_representations, ingest_input
 from facegen.data.subject import Subject
-from facegen.io.atomic import staged_directory, write_bytes_atomic, write_json_atomic
+from facegen.io.atomic import write_bytes_atomic, write_json_atomic
+from facegen.io.output_folder import (
+    MARKER,
+    check_output_folder,
+    claim_output_folder,
+    read_marker,
+    remove_output_folder,
+    staged_directory,
+)
 
 CASE_FILES = ("skull.ply", "landmarks.json", "scan.json", "alignment.png", "arrays.npz")
 """What a finished case folder holds (plus face.ply when the input had a face)."""
@@ -104,8 +113,13 @@ def plan_cases(inputs: list[Path], metadata: Path | None) -> list[Case]:
     return cases
 
 
+INGEST_WORK_KIND = "ingest in progress"
+"""The output-folder kind of the folder where finished cases wait (kept to resume after failures)."""
+
+
 def work_dir(out: Path) -> Path:
-    """Where finished cases wait until the dataset is assembled."""
+    """Where finished cases wait until the dataset is assembled: beside OUT, named after it."""
+    out = Path(os.path.abspath(out))
     return out.with_name(out.name + ".ingest")
 
 
@@ -129,7 +143,7 @@ def process_case(case: Case, *, out: Path, options: IngestOptions) -> CaseOutcom
     try:
         head = ingest_input(case.input, options, case.landmark_file)
         rep = head_representations(head, options.spec)
-        with staged_directory(folder, overwrite=True) as stage:
+        with staged_directory(folder, overwrite=True, kind="ingested case") as stage:
             write_bytes_atomic(stage / "skull.ply", head.skull.export(file_type="ply"))
             if head.face is not None:
                 write_bytes_atomic(stage / "face.ply", head.face.export(file_type="ply"))
@@ -163,7 +177,7 @@ def _subject_with_header(case: Case, folder: Path) -> Subject:
 
 def _assemble(out: Path, cases: list[Case], outcomes: list[CaseOutcome], options: IngestOptions) -> dict:
     done = [c for c, o in zip(cases, outcomes, strict=True) if o.ok]
-    with staged_directory(out, overwrite=True) as stage:
+    with staged_directory(out, overwrite=True, kind=layout.DATASET_KIND) as stage:  # checked before the work
         paths = layout.DatasetLayout(stage)
         group = create_arrays(paths.arrays, len(done), options.spec)
         subjects = []
@@ -176,7 +190,7 @@ def _assemble(out: Path, cases: list[Case], outcomes: list[CaseOutcome], options
             target = paths.subject_dir(case.subject.subject_id)
             target.mkdir(parents=True)
             for f in source.iterdir():
-                if f.name != "arrays.npz":
+                if f.name not in ("arrays.npz", MARKER):
                     shutil.copy2(f, target / f.name)
         splits = stratified_split(subjects, seed=SPLIT_SEED)
         write_table(paths.table, [(i, s, None, None) for i, s in enumerate(subjects)], splits)
@@ -218,15 +232,21 @@ def ingest_dataset(
     metadata: Path | None = None,
     options: IngestOptions | None = None,
     workers: int = 1,
+    overwrite: bool = False,
     on_case: Callable[[CaseOutcome], None] | None = None,
 ) -> tuple[dict | None, list[CaseOutcome]]:
-    """Ingest every input into the dataset folder `out`; returns (card or None if nothing succeeded, outcomes)."""
+    """Ingest every input into the dataset folder `out`; returns (card or None if nothing succeeded, outcomes).
+
+    An earlier dataset at `out` is replaced only with `overwrite`, or when resuming its unfinished ingest."""
     options = options or IngestOptions()
     out = Path(out)
     cases = plan_cases([Path(p) for p in inputs], metadata)
     if not cases:
         raise ValueError("no inputs given")
-    (work_dir(out) / "cases").mkdir(parents=True, exist_ok=True)
+    resuming = (read_marker(work_dir(out)) or {}).get("kind") == INGEST_WORK_KIND
+    check_output_folder(out, overwrite=overwrite or resuming, kind=layout.DATASET_KIND)
+    claim_output_folder(work_dir(out), kind=INGEST_WORK_KIND, files=["failures.json"], folders=["cases"], keep=True)
+    (work_dir(out) / "cases").mkdir(exist_ok=True)
     outcomes: dict[str, CaseOutcome] = {}
     pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
     try:
@@ -244,5 +264,5 @@ def ingest_dataset(
     write_json_atomic(work_dir(out) / "failures.json", failures)
     card = _assemble(out, cases, ordered, options) if any(o.ok for o in ordered) else None
     if not failures:
-        shutil.rmtree(work_dir(out))
+        remove_output_folder(work_dir(out))
     return card, ordered

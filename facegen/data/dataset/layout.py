@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+DATASET_KIND = "dataset"
+"""The output-folder kind of every dataset, synthetic or ingested (see facegen.io.output_folder)."""
 CARD = "dataset.json"
 TABLE = "subjects.csv"
 ARRAYS = "arrays.zarr"

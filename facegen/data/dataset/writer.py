@@ -25,7 +25,8 @@ from facegen.data.dataset.card import build_card
 from facegen.data.dataset.split import stratified_split
 from facegen.data.representations.build import HeadRepresentations, RepresentationSpec, represent
 from facegen.data.subject import Subject
-from facegen.io.atomic import staged_directory, write_bytes_atomic, write_json_atomic
+from facegen.io.atomic import write_bytes_atomic, write_json_atomic
+from facegen.io.output_folder import check_output_folder, staged_directory
 
 _COMPRESSOR = zarr.codecs.ZstdCodec(level=3, checksum=True)
 
@@ -168,8 +169,9 @@ def write_synthetic_dataset(
     if n < 1:
         raise ValueError(f"--n must be at least 1, got {n}")
     spec = spec or RepresentationSpec()
+    check_output_folder(Path(out), overwrite=overwrite, kind=layout.DATASET_KIND)  # before the template build
     _generator()  # build or load the template once; forked workers inherit it
-    with staged_directory(Path(out), overwrite=overwrite) as stage:
+    with staged_directory(Path(out), overwrite=overwrite, kind=layout.DATASET_KIND) as stage:
         group = create_arrays(layout.DatasetLayout(stage).arrays, n, spec)
         job = partial(synthesize_subject, seed=seed, spec=spec, stage=stage, ct=ct)
         results: list[SubjectResult] = []

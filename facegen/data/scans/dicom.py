@@ -1,10 +1,12 @@
-"""Read a DICOM image series (a folder or a .zip of one) into a `Scan`, keeping nothing that identifies anyone.
+"""Read a DICOM series (folder, .zip, or one enhanced multi-frame file) into a `Scan`, keeping nothing identifying.
 
 Only pixel data, geometry, rescale, modality and series number are copied out of the headers (and, when
 asked, sex and age). Messages, notes and the description name series by number, modality and slice count,
 never by UID or any other header text, and pydicom's own warnings (which can echo values) are silenced.
 Slices are sorted along the slice normal and checked for a complete, evenly spaced stack; a gantry tilt
-up to 30 degrees is resampled onto an orthogonal grid.
+up to 30 degrees is resampled onto an orthogonal grid. Compressed pixel data is decoded by pydicom's plugins
+(`dicom_pixels`); the frames of an enhanced multi-frame image are slices with their own geometry
+(`dicom_header`).
 """
 
 from __future__ import annotations
@@ -12,43 +14,29 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from io import BytesIO
 from pathlib import Path
 
 import numpy as np
 import pydicom
 from pydicom import config as pydicom_config
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.multival import MultiValue
-from pydicom.uid import (
-    UID,
-    ExplicitVRBigEndian,
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    MediaStorageDirectoryStorage,
-)
+from pydicom.dataset import Dataset
+from pydicom.uid import MediaStorageDirectoryStorage
 from scipy import ndimage
 
-from facegen.data.scans.scan import LPS_TO_CANONICAL, Scan, ScanError
+from facegen.data.scans.dicom_header import age_years, floats, frames, integer, is_enhanced, modality, rescale, sex
+from facegen.data.scans.dicom_pixels import REEXPORT, decode
+from facegen.data.scans.scan import LPS_TO_PATIENT, Scan, ScanError
 from facegen.data.subject import Sex
 from facegen.io.volume import Volume
 
 MAX_TILT_DEG = 30.0
 SPACING_RANGE_MM = (0.05, 20.0)
-MODALITIES = frozenset((
-    "AR", "ASMT", "AU", "BDUS", "BI", "BMD", "CR", "CT", "CTPROTOCOL", "DG", "DOC", "DX", "ECG", "EEG", "EMG",
-    "EOG", "EPS", "ES", "FID", "GM", "HC", "HD", "IO", "IOL", "IVOCT", "IVUS", "KER", "KO", "LEN", "LS", "MG", "MR",
-    "M3D", "NM", "OAM", "OCT", "OP", "OPM", "OPT", "OPTBSV", "OPTENF", "OPV", "OSS", "OT", "PLAN", "POS", "PR",
-    "PT", "PX", "REG", "RESP", "RF", "RG", "RTDOSE", "RTIMAGE", "RTPLAN", "RTRECORD", "RTSTRUCT", "RWV", "SEG",
-    "SM", "SMR", "SR", "SRF", "STAIN", "TEXTUREMAP", "TG", "US", "VA", "XA", "XC",
-))  # fmt: skip
-"""Defined terms of Modality (PS3.3 C.7.3.1.1.1): any other text is not shown, in case it is personal."""
 _SAME_POSITION_MM = 1e-3
 _SPACING_TOL = (0.01, 0.02)
 """A gap may differ from the median slice spacing by 0.01 mm + 2 %."""
@@ -56,9 +44,11 @@ _LINE_TOL_VOXELS = 0.25
 _NEGLIGIBLE_SHEAR_VOXELS = 0.05
 _ORTHOGONAL_TOL = 1e-3
 _MAX_LISTED = 4
-_DICOM_FIX = "Copy or export that file again, or remove it if it does not belong to the series"
-_FOLDER_FIX = "Give the folder that holds the DICOM files of the CT series (searched recursively), or a .zip of it"
-_AGE_UNITS_YEARS = {"D": 1.0 / 365.25, "W": 7.0 / 365.25, "M": 1.0 / 12.0, "Y": 1.0}
+_DICOM_FIX = REEXPORT
+_FOLDER_FIX = (
+    "Give the folder that holds the DICOM files of the CT series (searched recursively), a .zip of it, "
+    "or one enhanced multi-frame DICOM file"
+)
 
 Load = Callable[[], "str | BytesIO"]
 
@@ -73,7 +63,11 @@ class _Source:
 
 @dataclass(frozen=True)
 class _Slice:
-    """The numbers one image file contributes; `series_key` (a UID) only groups and is never shown."""
+    """The numbers one image (a file, or a frame of an enhanced file) contributes.
+
+    `series_key` (a UID) only groups and is never shown. `frames` counts the file's frames; `frame` is the
+    index of this one in an enhanced file (None for a single-frame file), which carries its own `rescale`.
+    """
 
     source: _Source
     forced: bool
@@ -88,6 +82,8 @@ class _Slice:
     pixel_spacing: np.ndarray | None
     sex: Sex | None
     age_years: float | None
+    frame: int | None = None
+    rescale: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +154,7 @@ def _sources(path: Path) -> Iterator[list[_Source]]:
                 if not info.is_dir()
             ]
     elif path.is_file():
-        raise ScanError(path, "is a single file, not a folder or .zip of a DICOM series", _FOLDER_FIX)
+        yield [_Source(path, lambda: str(path))]  # an enhanced multi-frame file holds a whole series
     else:
         raise ScanError(path, "no such folder or zip file", _FOLDER_FIX)
 
@@ -207,88 +203,51 @@ def _read(source: _Source, *, forced: bool, pixels: bool, handle: str | BytesIO 
         raise ScanError(source.label, problem, _DICOM_FIX) from error
 
 
-def _floats(ds: Dataset, keyword: str, count: int, source: _Source) -> np.ndarray | None:
-    """A numeric multi-value attribute as floats, None when absent; ScanError (naming it) when malformed.
-
-    Header accessors run inside `_quiet`, as pydicom may warn while converting a value.
-    """
-    if keyword not in ds or ds[keyword].value in (None, ""):
-        return None
-    raw = ds[keyword].value
-    try:
-        values = np.array([float(v) for v in (raw if isinstance(raw, MultiValue | list | tuple) else [raw])])
-    except (TypeError, ValueError):
-        values = np.array([])
-    if values.shape != (count,) or not np.all(np.isfinite(values)):
-        raise ScanError(source.label, f"{keyword} is not {count} numbers", _DICOM_FIX)
-    return values
-
-
-def _integer(ds: Dataset, keyword: str) -> int | None:
-    """An integer attribute, None when absent or malformed."""
-    value = ds.get(keyword)
-    try:
-        return None if value in (None, "") else int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _modality(ds: Dataset) -> str | None:
-    """Modality when it is a defined term."""
-    value = str(ds.get("Modality", "") or "").strip().upper()
-    return value if value in MODALITIES else None
-
-
-def _sex(ds: Dataset) -> Sex | None:
-    """PatientSex F or M; anything else is unknown."""
-    value = str(ds.get("PatientSex", "") or "").strip().upper()
-    return Sex(value) if value in ("F", "M") else None
-
-
-def _age_years(ds: Dataset) -> float | None:
-    """PatientAge ("045Y", "006M", "010W", "020D") in years."""
-    match = re.fullmatch(r"\s*(\d{1,3})\s*([DWMY])\s*", str(ds.get("PatientAge", "") or "").upper())
-    return None if match is None else int(match[1]) * _AGE_UNITS_YEARS[match[2]]
-
-
-def _header(source: _Source, keep_sex_age: bool) -> _Slice | None:
-    """The numbers of an image file; None for non-DICOM files, DICOMDIRs and non-image objects."""
+def _header(source: _Source, keep_sex_age: bool) -> list[_Slice]:
+    """The images of a file (one, or one per frame of an enhanced file); none for non-DICOM files and DICOMDIRs."""
     if source.label.name.upper() == "DICOMDIR":
-        return None
+        return []
     handle = source.open()
     kind = _kind(source, handle)
     if kind is None:
-        return None
+        return []
     ds = _read(source, forced=kind == "raw", pixels=False, handle=handle)
     with _quiet():
-        return _numbers(source, ds, forced=kind == "raw", keep_sex_age=keep_sex_age)
+        image = _numbers(source, ds, forced=kind == "raw", keep_sex_age=keep_sex_age)
+        if image is None or not is_enhanced(ds):
+            return [] if image is None else [image]
+        return [
+            replace(image, frame=f.index, position=f.position, orientation=f.orientation,
+                    pixel_spacing=f.pixel_spacing, rescale=f.rescale)
+            for f in frames(ds, image.frames, source.label)
+        ]  # fmt: skip
 
 
 def _numbers(source: _Source, ds: Dataset, *, forced: bool, keep_sex_age: bool) -> _Slice | None:
-    """What `_header` keeps of a parsed header; None for DICOMDIRs and non-image objects."""
+    """What `_header` keeps of a parsed header (top level only); None for DICOMDIRs and non-image objects."""
     meta = getattr(ds, "file_meta", None)
     if meta is not None and meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
         return None
     if "SOPClassUID" not in ds or "SOPInstanceUID" not in ds:
         problem = "is incomplete: required attributes are missing (the file may be truncated)"
         raise ScanError(source.label, problem, _DICOM_FIX)
-    rows, columns = _integer(ds, "Rows"), _integer(ds, "Columns")
+    rows, columns = integer(ds, "Rows"), integer(ds, "Columns")
     if not rows or not columns:
         return None
     return _Slice(
         source=source,
         forced=forced,
         series_key=str(ds.get("SeriesInstanceUID", "") or ""),
-        number=_integer(ds, "SeriesNumber"),
-        modality=_modality(ds),
+        number=integer(ds, "SeriesNumber"),
+        modality=modality(ds),
         rows=rows,
         columns=columns,
-        frames=_integer(ds, "NumberOfFrames") or 1,
-        orientation=_floats(ds, "ImageOrientationPatient", 6, source),
-        position=_floats(ds, "ImagePositionPatient", 3, source),
-        pixel_spacing=_floats(ds, "PixelSpacing", 2, source),
-        sex=_sex(ds) if keep_sex_age else None,
-        age_years=_age_years(ds) if keep_sex_age else None,
+        frames=integer(ds, "NumberOfFrames") or 1,
+        orientation=floats(ds, "ImageOrientationPatient", 6, source.label),
+        position=floats(ds, "ImagePositionPatient", 3, source.label),
+        pixel_spacing=floats(ds, "PixelSpacing", 2, source.label),
+        sex=sex(ds) if keep_sex_age else None,
+        age_years=age_years(ds) if keep_sex_age else None,
     )
 
 
@@ -296,11 +255,12 @@ def _image_series(path: Path, sources: list[_Source], keep_sex_age: bool) -> lis
     """The image series among the files, grouped by SeriesInstanceUID, ordered by series number."""
     groups: dict[str, list[_Slice]] = {}
     for source in sources:
-        header = _header(source, keep_sex_age)
-        if header is not None:
-            groups.setdefault(header.series_key, []).append(header)
+        for image in _header(source, keep_sex_age):
+            groups.setdefault(image.series_key, []).append(image)
     if not groups:
         problem = f"holds no DICOM images ({len(sources)} files looked at)"
+        if path.is_file():
+            problem = "is not a DICOM image file"
         raise ScanError(path, problem, _FOLDER_FIX)
     series = [_Series(tuple(slices)) for slices in groups.values()]
     return sorted(series, key=lambda s: (s.number is None, s.number or 0, -len(s.slices)))
@@ -361,8 +321,8 @@ def _geometry(path: Path, series: _Series) -> _Geometry:
     """Sort the slices along the normal and check the stack: one grid, even spacing, at most a modest tilt."""
     name = series.label()
     slices = series.slices
-    if any(s.frames > 1 for s in slices):
-        problem = f"{name} is a multi-frame (enhanced) image, which facegen does not read"
+    if any(s.frames > 1 and s.frame is None for s in slices):
+        problem = f"{name} is a multi-frame image without per-frame geometry (not an enhanced CT or MR image)"
         raise ScanError(
             path, problem, "Export it as single-frame (classic) DICOM, or convert it to NIfTI and read that"
         )
@@ -450,51 +410,47 @@ def _tilt_deg(path: Path, name: str, positions: np.ndarray, axes: np.ndarray, sp
     return tilt
 
 
-def _pixels(s: _Slice) -> tuple[np.ndarray, bool]:
-    """One slice in modality units (rescale applied), (columns, rows) order, and whether it is integral."""
-    ds = _read(s.source, forced=s.forced, pixels=True)
-    if "PixelData" not in ds:
-        raise ScanError(s.source.label, "has no pixel data", _DICOM_FIX)
-    syntax = _transfer_syntax(ds)
-    try:
+def _pixels(s: _Slice, decoded: dict[Path, np.ndarray]) -> tuple[np.ndarray, bool]:
+    """One slice in modality units (rescale applied), (columns, rows) order, and whether it is integral.
+
+    An enhanced file is decoded once, on its first frame; `decoded` keeps its frames for the others.
+    """
+    label = s.source.label
+    if s.frame is None:
+        raw, ds = _file_pixels(s)
         with _quiet():
-            raw = ds.pixel_array
-            slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-            intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
-    except Exception as error:  # decoders raise many kinds
-        if syntax.is_compressed:
-            problem = "holds compressed pixel data that cannot be decoded here"
-            fix = "Decompress the series first (e.g. gdcmconv --raw or dcmdjpeg), or install pylibjpeg"
-        else:
-            problem, fix = "has incomplete or corrupt pixel data (the file may be truncated)", _DICOM_FIX
-        raise ScanError(s.source.label, problem, fix) from error
-    if raw.shape != (s.rows, s.columns):
-        problem = f"holds pixel data of shape {raw.shape}, not one {s.rows} x {s.columns} grey-level slice"
-        raise ScanError(s.source.label, problem, "Colour and multi-frame images are not CT slices")
-    if not (np.isfinite(slope) and np.isfinite(intercept)) or slope == 0:
-        raise ScanError(s.source.label, "RescaleSlope or RescaleIntercept is not usable", _DICOM_FIX)
+            slope, intercept = rescale(ds, label)
+    else:
+        if label not in decoded:
+            decoded[label] = _file_pixels(s)[0]
+        raw, (slope, intercept) = decoded[label][s.frame], s.rescale
     values = raw.astype(np.float64) * slope + intercept
     return values.T, bool(np.all(values == np.rint(values)))
 
 
-def _transfer_syntax(ds: Dataset) -> UID:
-    """The transfer syntax, recorded in the file meta from the encoding read when a raw dataset has none."""
-    if not hasattr(ds, "file_meta") or ds.file_meta is None:
-        ds.file_meta = FileMetaDataset()
-    if "TransferSyntaxUID" not in ds.file_meta:
-        implicit, little = getattr(ds, "original_encoding", (False, True))
-        ds.file_meta.TransferSyntaxUID = (
-            ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
-        )
-    return ds.file_meta.TransferSyntaxUID
+def _file_pixels(s: _Slice) -> tuple[np.ndarray, Dataset]:
+    """The decoded pixels of a slice's file, (frames, rows, columns) for an enhanced file, and its dataset."""
+    ds = _read(s.source, forced=s.forced, pixels=True)
+    if "PixelData" not in ds:
+        raise ScanError(s.source.label, "has no pixel data", _DICOM_FIX)
+    with _quiet():
+        raw = decode(ds, s.source.label)
+    expected = (s.rows, s.columns) if s.frame is None else (s.frames, s.rows, s.columns)
+    if s.frame is not None and s.frames == 1 and raw.shape == expected[1:]:
+        raw = raw[None]
+    if raw.shape != expected:
+        problem = f"holds pixel data of shape {raw.shape}, not {s.frames} grey-level frame(s) of {s.rows} x {s.columns}"
+        raise ScanError(s.source.label, problem, "Colour images are not CT slices")
+    return raw, ds
 
 
 def _stack(geometry: _Geometry) -> np.ndarray:
     """The slices in (i, j, k) order: int16 while every value is an integer that fits, float32 otherwise."""
     first = geometry.slices[0]
     out = np.empty((first.columns, first.rows, len(geometry.slices)), np.int16)
+    decoded: dict[Path, np.ndarray] = {}
     for k, s in enumerate(geometry.slices):
-        values, integral = _pixels(s)
+        values, integral = _pixels(s, decoded)
         if out.dtype == np.int16 and not (integral and values.min() >= -32768 and values.max() <= 32767):
             out = out.astype(np.float32)
         out[:, :, k] = values
@@ -539,8 +495,9 @@ def _volume_dtype(array: np.ndarray) -> np.ndarray:
 
 
 def read_dicom(path: Path, *, series: int | None = None, keep_sex_age: bool = False) -> Scan:
-    """Read one image series from a folder (recursively) or a .zip of one into a `Scan` in patient coordinates.
+    """Read one image series (folder, searched recursively; .zip; enhanced multi-frame file) as a `Scan`.
 
+    The volume is in patient coordinates; compressed pixel data is decoded by pydicom's plugins (`dicom_pixels`).
     With several series and no `series` number, the CT series with the most axial slices is read and a note
     names it and the others. Sex and age are copied from the header only with `keep_sex_age`.
     """
@@ -554,7 +511,7 @@ def read_dicom(path: Path, *, series: int | None = None, keep_sex_age: bool = Fa
     if geometry.tilt_deg:
         array, origin = _untilt(array, geometry)
         notes.append(f"resampled a gantry tilt of {geometry.tilt_deg:.1f} degrees onto an orthogonal grid")
-    volume = Volume(_volume_dtype(array), geometry.spacing, LPS_TO_CANONICAL @ origin, LPS_TO_CANONICAL @ geometry.axes)
+    volume = Volume(_volume_dtype(array), geometry.spacing, LPS_TO_PATIENT @ origin, LPS_TO_PATIENT @ geometry.axes)
     first = geometry.slices[0]
     source_name = path.resolve().name or str(path)
     return Scan(

@@ -1,7 +1,7 @@
 """Write a volume in Hounsfield units as a DICOM image series, one file per axial slice.
 
 The files are plain single-frame CT Image Storage (explicit VR little endian, uncompressed), so any viewer
-or PACS reads them: useful to export synthetic CTs, and to test the reader. Geometry goes from canonical
+or PACS reads them: useful to export synthetic CTs, and to test the reader. Geometry goes from patient
 axes to DICOM's LPS patient coordinates. UIDs come from the seed, so the same call writes the same bytes.
 A gantry tilt is written the way tilted scanners store it: slice positions step obliquely (sheared along
 the j axis) and each slice holds the anatomy at its own, shifted, plane.
@@ -27,7 +27,7 @@ from pydicom.uid import (
 from pydicom.valuerep import format_number_as_ds
 from scipy import ndimage
 
-from facegen.data.scans.scan import LPS_TO_CANONICAL
+from facegen.data.scans.scan import LPS_TO_PATIENT
 from facegen.io.atomic import write_bytes_atomic
 from facegen.io.volume import Volume
 
@@ -98,7 +98,7 @@ def _base_dataset(volume: Volume, modality: str, series_number: int, seed: int, 
     ds.Rows, ds.Columns = int(volume.shape[1]), int(volume.shape[0])
     ds.PixelSpacing = [_ds(volume.spacing_mm[1]), _ds(volume.spacing_mm[0])]  # row spacing (along j), column (i)
     ds.SliceThickness = _ds(volume.spacing_mm[2])
-    lps = LPS_TO_CANONICAL.T @ volume.direction
+    lps = LPS_TO_PATIENT.T @ volume.direction
     ds.ImageOrientationPatient = [_ds(v) for v in (*lps[:, 0], *lps[:, 1])]
     ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
     ds.RescaleIntercept = _ds(intercept)
@@ -148,8 +148,8 @@ def write_dicom_series(
         ds.SOPInstanceUID = _uid(seed, "slice", series_number, k)
         ds.InstanceNumber = k + 1
         position = volume.index_to_world([0.0, float(first_rows[k]), float(k)])
-        ds.ImagePositionPatient = [_ds(v) for v in LPS_TO_CANONICAL.T @ position]
-        ds.SliceLocation = _ds(float((LPS_TO_CANONICAL.T @ position)[2]))
+        ds.ImagePositionPatient = [_ds(v) for v in LPS_TO_PATIENT.T @ position]
+        ds.SliceLocation = _ds(float((LPS_TO_PATIENT.T @ position)[2]))
         ds.PixelData = np.ascontiguousarray(stored[:, :, k].T).tobytes()
         for keyword, value in extra.items():
             setattr(ds, keyword, value)

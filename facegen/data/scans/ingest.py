@@ -16,11 +16,12 @@ import trimesh
 
 from facegen import __version__
 from facegen.data.alignment.canonical import Alignment, AlignmentError, align_head
+from facegen.data.alignment.landmark_files import mesh_to_patient
 from facegen.data.representations.build import HeadRepresentations, RepresentationSpec, represent
 from facegen.data.representations.depth_map import DepthMap, render_depth_map
 from facegen.data.representations.voxel_grid import voxelize
-from facegen.data.scans.meshes import MESH_SUFFIXES, read_skull_mesh
-from facegen.data.scans.scan import ScanError
+from facegen.data.scans.meshes import MESH_SUFFIXES, UNIT_SCALES, mesh_space, read_skull_mesh
+from facegen.data.scans.scan import ScanError, ScanFrame, mesh_frame
 from facegen.io.volume import Volume
 
 FACE_LANDMARKS_IN_VIEW = ("nasion", "rhinion", "subnasale", "pogonion", "menton")
@@ -50,12 +51,14 @@ class IngestOptions:
 
 @dataclass(frozen=True)
 class IngestedHead:
-    """Skull and face (None for a skull mesh) in the canonical frame, with the alignment and the case record."""
+    """Skull and face (None for a skull mesh) in the canonical frame, with the alignment, the case record and the
+    scan frame (the input's own world frame, which case files are written in)."""
 
     skull: trimesh.Trimesh
     face: trimesh.Trimesh | None
     alignment: Alignment
     record: dict
+    frame: ScanFrame
     sex: str | None = None
     age_years: float | None = None
 
@@ -82,6 +85,26 @@ def field_of_view(volume: Volume):
         return np.all((ijk >= FOV_MARGIN_VOXELS) & (ijk <= upper), axis=-1)
 
     return inside
+
+
+CUT_SHARE = 0.002
+"""The scan cuts the skull at a face of its box when at least this share of the skull's surface lies on it."""
+_SIDES = (("right", "left"), ("inferior (below)", "superior (above)"), ("posterior (behind)", "anterior (in front)"))
+"""Where each patient axis (x left, y superior, z anterior) points, negative then positive."""
+
+
+def bone_cut_by_view(skull: trimesh.Trimesh, volume: Volume) -> list[str]:
+    """The sides (in patient words) where the scan's box cuts the skull: its surface runs along the box's face."""
+    ijk = volume.world_to_index(np.asarray(skull.vertices))
+    upper = np.asarray(volume.shape, float) - 1.0 - FOV_MARGIN_VOXELS
+    sides = []
+    for axis in range(3):
+        for at_end, on_face in enumerate((ijk[:, axis] < FOV_MARGIN_VOXELS, ijk[:, axis] > upper[axis])):
+            if on_face.mean() >= CUT_SHARE:
+                pointing = volume.direction[:, axis] * (1 if at_end else -1)
+                dominant = int(np.argmax(np.abs(pointing)))
+                sides.append(_SIDES[dominant][int(pointing[dominant] > 0)])
+    return sorted(set(sides))
 
 
 def _transformed(mesh: trimesh.Trimesh, alignment: Alignment) -> trimesh.Trimesh:
@@ -154,7 +177,9 @@ def ingest_volume(path: Path, options: IngestOptions, landmark_file: Path | None
         "thresholds_hu": {"skin": options.skin_hu, "bone": options.bone_hu},
         "voxel_mm": np.round(volume.spacing_mm, 4).tolist(),
         "shape": list(volume.shape),
-        "alignment": alignment.to_dict(),
+        "scan_frame": scan.frame.to_dict(),
+        "alignment": alignment.to_dict(scan.frame.from_patient()),
+        "field_of_view": {"skull_cut_at": bone_cut_by_view(skull, volume)},
         "software_version": __version__,
     }
     if not options.full_face:
@@ -164,6 +189,7 @@ def ingest_volume(path: Path, options: IngestOptions, landmark_file: Path | None
         _transformed(face, alignment),
         alignment,
         record,
+        scan.frame,
         sex=scan.sex.value if scan.sex is not None else None,
         age_years=scan.age_years,
     )
@@ -172,17 +198,23 @@ def ingest_volume(path: Path, options: IngestOptions, landmark_file: Path | None
 def ingest_mesh(path: Path, options: IngestOptions, landmark_file: Path | None = None) -> IngestedHead:
     """A skull surface mesh to the canonical frame (no face: the mesh holds only bone)."""
     skull = read_skull_mesh(path, units=options.mesh_units)
+    frame = mesh_frame(options.mesh_units, mesh_space(path))
     try:
-        alignment = align_head(skull, None, orientation_known=False, landmark_file=landmark_file)
+        # landmarks placed on the mesh in 3D Slicer are in its own coordinates, in the mesh's units
+        alignment = align_head(
+            skull, None, orientation_known=False, landmark_file=landmark_file,
+            landmarks_to_patient=mesh_to_patient(frame.space, UNIT_SCALES[options.mesh_units]),
+        )  # fmt: skip
     except AlignmentError as exc:
         raise ScanError(path, str(exc)) from None
     record = {
         "input": {"name": path.name, "sha256": input_sha256(path), "reader": f"mesh {path.name}"},
         "mesh_units": options.mesh_units,
-        "alignment": alignment.to_dict(),
+        "scan_frame": frame.to_dict(),
+        "alignment": alignment.to_dict(frame.from_patient()),
         "software_version": __version__,
     }
-    return IngestedHead(_transformed(skull, alignment), None, alignment, record)
+    return IngestedHead(_transformed(skull, alignment), None, alignment, record, frame)
 
 
 def ingest_input(

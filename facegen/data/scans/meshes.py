@@ -1,7 +1,8 @@
 """Read a skull surface (STL, PLY, OBJ) from a laboratory scanner or photogrammetry, with its checks.
 
 A skull mesh has no header that says its units or orientation: the size says the units (a skull is about
-180-220 mm long), and orientation comes from the alignment, which tries every way round.
+180-220 mm long), and orientation comes from the alignment, which tries every way round. Only the axes'
+anatomical names may be tagged: 3D Slicer writes `SPACE=RAS` or `SPACE=LPS` into the header of its mesh files.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from facegen.data.scans.scan import ScanError
+from facegen.data.scans.scan import ScanError, Space
 
 MESH_SUFFIXES = (".stl", ".ply", ".obj")
 SKULL_SIZE_MM = (120.0, 320.0)
@@ -19,6 +20,8 @@ SKULL_SIZE_MM = (120.0, 320.0)
 MIN_PART_SHARE = 0.002
 """Separate pieces (a mandible, each tooth) are kept when their area is at least this share of the largest."""
 UNIT_SCALES = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
+HEADER_BYTES = 4096
+"""The start of a mesh file searched for a SPACE tag (it lies in STL's 80-byte header, PLY's or OBJ's comments)."""
 MAX_OPEN_EDGE_SHARE = 0.05
 """A scanned skull may have small holes; more open edges than this and inside/outside is undefined."""
 
@@ -68,3 +71,13 @@ def read_skull_mesh(path: Path | str, *, units: str = "mm") -> trimesh.Trimesh:
         )
     trimesh.repair.fix_normals(mesh)
     return mesh
+
+
+def mesh_space(path: Path | str) -> Space | None:
+    """The anatomical space a mesh file's header tags (3D Slicer's `SPACE=RAS` / `SPACE=LPS`), or None."""
+    with Path(path).open("rb") as fh:
+        head = fh.read(HEADER_BYTES)
+    ras, lps = head.find(b"SPACE=RAS"), head.find(b"SPACE=LPS")
+    if ras < 0 and lps < 0:
+        return None
+    return "RAS" if lps < 0 or 0 <= ras < lps else "LPS"  # the first tag counts, as in Slicer's reader

@@ -1,6 +1,6 @@
 """What lies around a head in a real CT, added to a volume so that segmentation can be tested on it.
 
-The head lies supine: posterior (-z in the canonical world) is down, toward the table. A curved carbon-fibre
+The head lies supine: posterior (-z on the patient axes) is down, toward the table. A curved carbon-fibre
 table with two denser rails lies under everything, a foam/plastic headrest cradle touches the back of the head, a
 pillow supports the neck and a cable with a copper core crosses just in front of the neck. Everything is
 placed from the head's tissue as the volume shows it (HU above -300) and drawn in world millimetres through the

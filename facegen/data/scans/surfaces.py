@@ -19,7 +19,8 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 from skimage.measure import marching_cubes
 
-from facegen.data.scans.segment import BONE_HU, SKIN_HU, HeadMasks, SkullMasks, block_factors
+from facegen.data.scans.blocks import block_factors
+from facegen.data.scans.segment import BONE_HU, SKIN_HU, HeadMasks, SkullMasks
 from facegen.io.volume import Volume
 
 AIR_HU = -1000.0

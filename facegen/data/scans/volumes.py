@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk  # noqa: N813 - the name its authors use
 
-from facegen.data.scans.scan import LPS_TO_CANONICAL, Scan, ScanError
+from facegen.data.scans.scan import DICOM_FRAME, LPS_TO_PATIENT, NIFTI_FRAME, Scan, ScanError, itk_frame
 from facegen.io.volume import Volume, read_nifti
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -112,8 +113,8 @@ def _itk_volume(image: sitk.Image, path: Path) -> Volume:
     return Volume(
         array,
         np.asarray(image.GetSpacing(), float),
-        LPS_TO_CANONICAL @ np.asarray(image.GetOrigin(), float),
-        LPS_TO_CANONICAL @ direction,
+        LPS_TO_PATIENT @ np.asarray(image.GetOrigin(), float),
+        LPS_TO_PATIENT @ direction,
     )
 
 
@@ -137,21 +138,23 @@ def read_scan(path: Path | str, *, series: int | None = None, keep_sex_age: bool
     if kind == "dicom":
         from facegen.data.scans.dicom import read_dicom
 
-        scan = read_dicom(path, series=series, keep_sex_age=keep_sex_age)
+        scan = replace(read_dicom(path, series=series, keep_sex_age=keep_sex_age), frame=DICOM_FRAME)
     elif kind == "nifti":
         try:
             volume = read_nifti(path)
         except ValueError as exc:
             raise ScanError(path, f"unreadable NIfTI ({exc})", "check that the file is complete") from None
-        scan = Scan(volume, None, f"NIfTI {path.name}")
+        scan = Scan(volume, None, f"NIfTI {path.name}", frame=NIFTI_FRAME)
     else:
         image, notes, known = _read_itk(path)
+        label = path.suffix.lstrip(".").upper()
         scan = Scan(
             _itk_volume(image, path),
             None,
-            f"{path.suffix.lstrip('.').upper()} {path.name}",
+            f"{label} {path.name}",
             notes=tuple(notes),
             orientation_known=known,
+            frame=itk_frame(label, anatomical=known),
         )
     check_spacing(scan.volume, path)
     if min(scan.volume.shape) < 8:

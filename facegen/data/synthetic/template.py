@@ -7,13 +7,13 @@ in register and the ground truth is known exactly.
 
 from __future__ import annotations
 
-import fcntl
 import io
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import trimesh
+from filelock import FileLock
 from scipy import sparse
 
 from facegen.data.pose import frankfurt_frame
@@ -320,8 +320,7 @@ def head_template() -> HeadTemplate:
         path = _cache_path()
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path.with_suffix(".lock"), "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
+            with FileLock(path.with_suffix(".lock")):  # portable: fcntl where it exists, msvcrt on Windows
                 if not path.is_file():
                     _save(build_template(), path)
         _TEMPLATE = _load(path)

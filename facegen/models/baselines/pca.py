@@ -1,8 +1,9 @@
 """Statistical shape regression: the classical computerized reconstruction on depth maps.
 
 Skull and face depth maps are each reduced by PCA; a ridge regression maps the skull's coefficients and
-the metadata to the face's coefficients. The residual spread of the face coefficients in training gives
-samples, so even this baseline says how sure it is.
+the metadata to the face's coefficients. The residual spread of the face coefficients in training, plus the
+face detail the kept modes cannot carry, gives each pixel a predictive SD in closed form (and samples), so
+even this baseline says how sure it is.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class StatisticalShapeRegression(FaceModel):
         self.skull_components, self.face_components, self.ridge = skull_components, face_components, ridge
         self.state: dict[str, np.ndarray] | None = None
         self.view: DepthView | None = None
+        self._sd: np.ndarray | None = None
 
     def _skull_scores(self, skull_depth: np.ndarray, skull_mask: np.ndarray) -> np.ndarray:
         s = self.state
@@ -62,6 +64,7 @@ class StatisticalShapeRegression(FaceModel):
     def fit(self, data: DepthData, *, seed: int = 0) -> dict[str, float]:
         """Closed form: PCA by SVD, ridge by a linear solve (the seed is not needed)."""
         n, h, w = data.skull_depth.shape
+        self._sd = None
         self.view = data.view
         skull_mask = data.skull_mask.reshape(n, -1)
         face_mask = data.face_mask.reshape(n, -1)
@@ -89,6 +92,8 @@ class StatisticalShapeRegression(FaceModel):
         residual = target - design @ weights
         self.state["weights"] = weights
         self.state["residual_cov"] = residual.T @ residual / max(n - design.shape[1], 1)
+        unexplained = (y - face_mean) - ((y - face_mean) @ face_modes.T) @ face_modes  # what the modes cannot carry
+        self.state["detail_var"] = _masked_mean(unexplained**2, face_mask)
         fitted = face_mean + (design @ weights) @ face_modes
         train_mae = float(np.abs(fitted - data.face_depth.reshape(n, -1))[data.face_region.reshape(n, -1)].mean())
         return {"skull_explained": skull_explained, "face_explained": face_explained, "train_mae_mm": train_mae}
@@ -114,7 +119,18 @@ class StatisticalShapeRegression(FaceModel):
             noise = rng.multivariate_normal(np.zeros(len(s["residual_cov"])), s["residual_cov"], size=n_samples)
             coefficients = coefficients + noise
         faces = s["face_mean"] + coefficients @ s["face_modes"]
-        return Reconstruction(faces.reshape(-1, h, w).astype(np.float32), s["claimed"].reshape(h, w))
+        return Reconstruction(faces.reshape(-1, h, w).astype(np.float32), s["claimed"].reshape(h, w),
+                              predictive_sd_mm=self.predictive_sd().reshape(h, w))  # fmt: skip
+
+    def predictive_sd(self) -> np.ndarray:
+        """(P,) SD in mm of a new face about the regression's: residual covariance of the kept modes, plus the
+        per-pixel detail they leave out (the same for every input: the regression's error is homoscedastic)."""
+        if self._sd is None:
+            s = self.state
+            modes = s["face_modes"]
+            variance = np.einsum("ip,ij,jp->p", modes, s["residual_cov"], modes) + s.get("detail_var", 0.0)
+            self._sd = np.sqrt(np.maximum(variance, 0.0)).astype(np.float32)
+        return self._sd
 
     def save(self, folder: Path) -> None:
         options = {"skull_components": self.skull_components, "face_components": self.face_components,

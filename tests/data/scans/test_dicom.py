@@ -18,8 +18,9 @@ import pytest
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 
-from facegen.data.scans.dicom import _age_years, read_dicom
+from facegen.data.scans.dicom import read_dicom
 from facegen.data.scans.dicom_export import write_dicom_series
+from facegen.data.scans.dicom_header import age_years
 from facegen.data.scans.scan import Scan, ScanError
 from facegen.data.subject import Sex
 from facegen.data.synthetic.ct import SCAN_DIRECTION, render_ct
@@ -260,7 +261,7 @@ def test_sex_and_age_only_when_asked(series_dir) -> None:
 def test_age_units(value: str, years: float) -> None:
     ds = pydicom.Dataset()
     ds.PatientAge = value
-    assert _age_years(ds) == pytest.approx(years)
+    assert age_years(ds) == pytest.approx(years)
 
 
 def test_no_identifying_value_leaves_the_reader(series_dir, caplog) -> None:
@@ -309,3 +310,13 @@ def test_synthetic_head_ct_round_trip(tmp_path, one_head) -> None:
     scan = read_dicom(tmp_path / "head")
     _assert_same(scan, volume)
     _assert_clean(pickle.dumps(scan), SEARCHED)
+
+
+def test_single_file_is_read_as_a_series_of_its_frames(tmp_path) -> None:
+    (path,) = write_dicom_series(_phantom((12, 10, 1)), tmp_path / "one")
+    with pytest.raises(ScanError, match="has a single slice; a volume needs at least 2"):
+        read_dicom(path)
+    other = tmp_path / "notes.dcm"
+    other.write_text("not DICOM")
+    with pytest.raises(ScanError, match="is not a DICOM image file"):
+        read_dicom(other)

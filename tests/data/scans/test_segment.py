@@ -7,22 +7,10 @@ import pytest
 import trimesh
 from scipy import ndimage
 
-from facegen.data.scans.segment import (
-    MIN_HEAD_ML,
-    HeadMasks,
-    _ball,
-    _ball_dilated,
-    _ball_eroded,
-    _block_mean,
-    _block_share,
-    _cube_dilated,
-    _cube_eroded,
-    _eroded,
-    _tissue_shares,
-    fill_cavities,
-    segment_head,
-    segment_skull,
-)
+from facegen.data.scans.blocks import block_share
+from facegen.data.scans.cavities import fill_cavities
+from facegen.data.scans.head_mask import MIN_HEAD_ML
+from facegen.data.scans.segment import HeadMasks, segment_head, segment_skull
 from facegen.data.synthetic.generator import SyntheticHead
 from facegen.io.volume import Volume
 
@@ -191,34 +179,6 @@ def test_segmentation_is_deterministic(cluttered: Volume, masks: HeadMasks) -> N
     assert MIN_HEAD_ML == 500.0
 
 
-def test_fast_morphology_is_ndimage_morphology() -> None:
-    # the separable cube, the ball by rows and the slab-wise block sums give exactly what scipy's morphology and
-    # plain block sums give, for any shape (slabs and short edge blocks included) and any spacing
-    rng = np.random.default_rng(3)
-    cube = ndimage.generate_binary_structure(3, 3)
-    shapes = [(61, 17, 13), (1, 9, 30)] + [tuple(int(n) for n in rng.integers(1, 40, 3)) for _ in range(20)]
-    for shape in shapes:
-        mask = ndimage.uniform_filter(rng.random(shape), 3) > rng.uniform(0.3, 0.7)
-        for reach in (1, 2):
-            assert np.array_equal(_cube_dilated(mask, reach), ndimage.binary_dilation(mask, cube, iterations=reach))
-            eroded = ndimage.binary_erosion(mask, cube, iterations=reach, border_value=1)
-            assert np.array_equal(_cube_eroded(mask, reach), eroded)
-        spacing = rng.choice([0.5, 0.6, 0.9, 1.0, 1.25, 1.5, 2.0], 3)
-        radius = float(rng.choice([1.0, 2.5, 4.0]))
-        ball = _ball(radius, spacing)
-        assert np.array_equal(_ball_eroded(mask, radius, spacing), ndimage.binary_erosion(mask, ball, border_value=1))
-        assert np.array_equal(_ball_dilated(mask, radius, spacing), ndimage.binary_dilation(mask, ball))
-        factors = rng.integers(1, 4, 3)
-        raw, eroded, counts = _tissue_shares(mask, factors)
-        assert np.array_equal(raw, _block_share(mask, factors)[0])
-        assert np.array_equal(eroded, _block_share(_eroded(mask, np.maximum(factors - 1, 1)), factors)[0])
-        values = rng.integers(-1000, 3000, shape).astype(np.int16)
-        sums = values.astype(np.float64)
-        for axis in range(3):
-            sums = np.add.reduceat(sums, np.arange(0, shape[axis], factors[axis]), axis=axis)
-        assert np.allclose(_block_mean(values, factors), sums / counts, rtol=0, atol=1e-3)
-
-
 def test_skull_segmentation_finds_the_same_bone(cluttered: Volume, masks: HeadMasks) -> None:
     # on the scan's own grid the bone is the full segmentation's (only the head around it is coarser) ...
     skull = segment_skull(cluttered)
@@ -249,10 +209,10 @@ def test_skull_segmentation_head_is_the_head_on_blocks(clean: Volume, cluttered:
     factors = np.round(skull.skin.spacing_mm / cluttered.spacing_mm).astype(int)
     lower = np.round(cluttered.world_to_index(skull.skin.origin_mm) - (factors - 1) / 2).astype(int)
     box = tuple(slice(int(a), int(a) + n * f) for a, n, f in zip(lower, skull.skin.shape, factors, strict=True))
-    shares = _block_share(masks.head[box], factors)
+    shares = block_share(masks.head[box], factors)
     full = shares[0] * 2 >= shares[1]
     assert (full ^ skull.head).sum() < 0.03 * full.sum()  # the same head, on ~1.5 mm blocks
-    objects = _block_share(objects_in(clean, cluttered)[box], factors)
+    objects = block_share(objects_in(clean, cluttered)[box], factors)
     assert not (skull.head & (objects[0] == objects[1])).any()  # no block wholly of a scanner object
-    tissue = _block_share(cluttered.array[box] > -300, factors)[0] / shares[1]
+    tissue = block_share(cluttered.array[box] > -300, factors)[0] / shares[1]
     assert np.allclose(skull.skin.array, -1000.0 + tissue * 1400.0, atol=0.01)  # the share of tissue, as HU

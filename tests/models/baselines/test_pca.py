@@ -45,13 +45,35 @@ def test_reconstruction_is_deterministic_and_samples_spread(splits, tmp_path):
     model.fit(train)
     args = (everyone.skull_depth[0], everyone.skull_mask[0], everyone.subjects[0])
     one = model.reconstruct(*args)
-    assert one.face_depth_mm.shape == (1, *SMALL_SPEC.view.shape) and np.all(one.sd_mm == 0)
+    assert one.face_depth_mm.shape == (1, *SMALL_SPEC.view.shape)
+    assert one.has_spread and np.isfinite(one.sd_mm).all() and one.sd_mm[one.mask].min() > 0
     a, b = model.reconstruct(*args, seed=3, n_samples=8), model.reconstruct(*args, seed=3, n_samples=8)
     assert np.array_equal(a.face_depth_mm, b.face_depth_mm)
     assert a.sd_mm[a.mask].mean() > 0.1
     model.save(tmp_path / "m")
     again = StatisticalShapeRegression.load(tmp_path / "m").reconstruct(*args)
     assert np.array_equal(again.face_depth_mm, one.face_depth_mm)
+
+
+def test_the_stated_spread_holds_the_held_out_truth(splits):
+    """The closed-form predictive SD: its 95% band holds most held-out faces and it matches the samples' spread."""
+    from facegen.evaluation.calibration import calibration_of_spread
+
+    train, everyone = splits
+    model = StatisticalShapeRegression(skull_components=10, face_components=10)
+    model.fit(train)
+    seen = {s.subject_id for s in train.subjects}
+    held = [i for i, s in enumerate(everyone.subjects) if s.subject_id not in seen]
+    recs = [model.reconstruct(everyone.skull_depth[i], everyone.skull_mask[i], everyone.subjects[i]) for i in held]
+    region = np.stack([r.mask for r in recs]) & everyone.face_region[held]
+    c = calibration_of_spread(np.stack([r.mean_mm for r in recs]), np.stack([r.sd_mm for r in recs]),
+                              everyone.face_depth[held], region)  # fmt: skip
+    assert 0.75 <= c["coverage"] <= 0.995, c
+    assert c["spearman_sd_error"] > 0.05, c
+    samples = model.reconstruct(everyone.skull_depth[0], everyone.skull_mask[0], everyone.subjects[0], n_samples=400)
+    drawn = samples.face_depth_mm.std(axis=0)[samples.mask]  # the modes' part of the stated SD, without the detail
+    assert np.all(drawn <= 1.2 * samples.sd_mm[samples.mask])  # 400 draws: their SD is within ~5% (1 SE)
+    assert np.median(drawn / samples.sd_mm[samples.mask]) > 0.3
 
 
 def test_unfitted_model_and_wrong_shape_are_refused(splits):
