@@ -47,6 +47,9 @@ MIN_TISSUE_MM = 1.5
 """The face is kept at least this far in front of the bone: a model may not put skin inside the skull."""
 EDGE_JUMP_PIXELS = 8.0
 """A face-mesh triangle may not span a depth step of more than this many pixel widths (a silhouette)."""
+CANONICAL_FORMATS = ("ply",)
+"""The canonical-frame copies are for comparison with facegen's own data: PLY alone (the scan-frame meshes,
+which the examiner opens, come in every format)."""
 CASE_KIND = "case"
 """The output-folder kind of a case folder (see facegen.io.output_folder)."""
 AGE_LEVELS_YEARS = (30.0, 50.0, 70.0)
@@ -187,7 +190,7 @@ def reconstruct_case(
         for stem, mesh in surfaces.items():  # in the input's frame, and in the canonical frame
             scan_mesh = to_scan_coordinates(mesh, head.alignment.to_canonical, patient_axes=head.frame.axes)
             files.update(_mesh_files(scan_mesh, f"{name}/{stem}", frames.scan.name, frames.scan.space))
-            files.update(_mesh_files(mesh, f"{name}/{stem}_canonical", CANONICAL_FRAME_NAME, None))
+            files.update(_mesh_files(mesh, f"{name}/{stem}_canonical", CANONICAL_FRAME_NAME, None, CANONICAL_FORMATS))
         viewer_faces[name] = (face, sd)
     space = SkullSpace.load(model_folder)
     skull_depth, skull_mask = reps.skull_depth.depth_mm, reps.skull_depth.mask
@@ -205,7 +208,7 @@ def reconstruct_case(
     files["skull_depth_mm.npy"] = _npy_bytes(reps.skull_depth.depth_mm)
     scan_skull = to_scan_coordinates(head.skull, head.alignment.to_canonical, patient_axes=head.frame.axes)
     files.update(_mesh_files(scan_skull, "skull", frames.scan.name, frames.scan.space))
-    files.update(_mesh_files(head.skull, "skull_canonical", CANONICAL_FRAME_NAME, None))
+    files.update(_mesh_files(head.skull, "skull_canonical", CANONICAL_FRAME_NAME, None, CANONICAL_FORMATS))
     method = head.alignment.method
     files[LANDMARKS_FILE] = frames.markups_bytes(head.alignment.landmarks, f"facegen alignment ({method})")
     record = {
@@ -285,10 +288,12 @@ def _uncertainty_record(
                          f"{scale.max_mm:g} mm for every face of this case"}  # fmt: skip
 
 
-def _mesh_files(mesh: trimesh.Trimesh, stem: str, frame: str, space: Space | None) -> dict[str, bytes]:
-    """Every mesh format of one surface, each file's header naming its frame (and SPACE tag) and units."""
+def _mesh_files(
+    mesh: trimesh.Trimesh, stem: str, frame: str, space: Space | None, formats: tuple[str, ...] = MESH_FORMATS
+) -> dict[str, bytes]:
+    """Each format of one surface, each file's header naming its frame (and SPACE tag) and units."""
     name = Path(stem).name
-    return {f"{stem}.{fmt}": mesh_file_bytes(mesh, fmt, name=name, frame=frame, space=space) for fmt in MESH_FORMATS}
+    return {f"{stem}.{fmt}": mesh_file_bytes(mesh, fmt, name=name, frame=frame, space=space) for fmt in formats}
 
 
 def _viewer_bytes(
