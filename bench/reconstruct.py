@@ -1,8 +1,10 @@
-"""Benchmark of a case: seconds from INPUT to a finished case folder, for a 512 x 512 x 400 CT and a skull mesh.
+"""Benchmark of a case: seconds from INPUT to a finished case folder, for a 512 x 512 x 400 CT, the same head's dry
+skull CT and its skull mesh.
 
 Inputs (setup, not timed): the synthetic head of bench/ingest.py rendered as a 512 x 512 x 400 CT (0.5 x 0.5 x
-0.6 mm, table, headrest and cable) written as .nii.gz, and the same head's skull as an STL turned off the
-canonical pose. Each case is one `facegen reconstruct` process (imports included), with sex, age and BMI
+0.6 mm, table, headrest and cable) written as .nii.gz, its dry skull (bone and air, on a plastic plate and the
+table) at the same spacing and stored as a plain HU + 1000 .nii.gz, and the same head's skull as an STL turned off
+the canonical pose. Each case is one `facegen reconstruct` process (imports included), with sex, age and BMI
 given (one face) and with BMI unknown (three faces), report, PDF, viewer and manifest included.
 
     .venv/bin/python bench/reconstruct.py [--model default|RUN] [--keep DIR]
@@ -52,13 +54,22 @@ def main(argv: list[str] | None = None) -> None:
         paths, _, _ = write_inputs(ct, folder, ["nifti"])
         import trimesh
 
+        from facegen.data.synthetic.dry_ct import render_dry_skull_ct, stored
+        from facegen.io.volume import write_nifti
+
         skull = head.skull.copy()
         skull.apply_transform(trimesh.transformations.rotation_matrix(np.radians(20), [0.2, 1.0, 0.1]))
         skull.export(folder / "skull.stl")
+        dry = render_dry_skull_ct(head, spacing_mm=SPACING, seed=0, support="plate", table=True)
+        write_nifti(stored(dry, 1000.0), folder / "dry.nii.gz")
+        dry_name = f"dry-skull CT {'x'.join(str(n) for n in dry.shape)} .nii.gz"
+        del dry
+        inputs = (("CT 512x512x400 .nii.gz", paths["nifti"]), (dry_name, folder / "dry.nii.gz"),
+                  ("skull mesh .stl", folder / "skull.stl"))  # fmt: skip
         known = ["--sex", "F", "--age", "45", "--bmi", "26"]
         unknown_bmi = ["--sex", "F", "--age", "45"]
         rows, figures = [], {}
-        for name, path in (("CT 512x512x400 .nii.gz", paths["nifti"]), ("skull mesh .stl", folder / "skull.stl")):
+        for name, path in inputs:
             for label, metadata in (("1 face", known), ("3 faces, BMI unknown", unknown_bmi)):
                 seconds = timed_case(path, folder / f"case-{len(figures)}", args.model, metadata)
                 key = f"{name}, {label}"

@@ -41,6 +41,7 @@ def _facts(record: dict[str, Any]) -> list[tuple[str, Any]]:
     return [
         ("input", f"{record['input']['name']} (sha256 {record['input']['sha256']})"),
         ("metadata given", f"sex {given['sex']}, age {age}, BMI {bmi}"),
+        ("scan", _scan_kind(record)),
         ("faces made", ", ".join(record["variants"])),
         ("model", f"{model['name']} ({model['family']}), trained on {model['trained_on']}"),
         ("weights sha256", record["model"]["weights_sha256"]),
@@ -49,6 +50,15 @@ def _facts(record: dict[str, Any]) -> list[tuple[str, Any]]:
         ("pose", f"{record['pose']['method']}: {verdict(record['pose'])}" if "pose" in record else "not recorded"),
         ("software", f"facegen {record['software_version']}"),
     ]
+
+
+def _scan_kind(record: dict[str, Any]) -> str:
+    """What the input held: a skull mesh, a dry skull (bone only), or a CT with skin."""
+    skin = record.get("skin")
+    if skin is None:
+        return "skull surface mesh (bone only)" if record["input"]["reader"].startswith("mesh") else "not recorded"
+    return "dry skull: CT of bone only, no skin (the pose is from the bone alone)" if skin.get("dry_skull") else (
+        "CT with skin (the skin helped the pose; the face is predicted from the skull alone)")
 
 
 def _accuracy_rows(accuracy: dict[str, Any] | None) -> str:

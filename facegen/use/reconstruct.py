@@ -222,6 +222,7 @@ def reconstruct_case(
         "seed": seed,
         "software_version": __version__,
         "alignment": head.record["alignment"],
+        "skin": head.record.get("skin"),
         "pose": pose_record(head, accepted_weak=accept_weak_pose),
         "frames": frames.record(model.view),
         "accuracy": accuracy,

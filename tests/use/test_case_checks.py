@@ -69,6 +69,7 @@ def test_a_held_out_skull_gets_a_spread_everywhere_and_no_flags(held_out, case_m
         assert np.argmax(brightness) == np.argmax(np.minimum(spread, scale))
     assert "spread of the face (SD, mm)" in (tmp_path / "x" / "case" / "viewer.html").read_text()
     assert "What the model does not know" in report and "nearer than" in report
+    assert "skull surface mesh (bone only)" in report
     assert "Soft-tissue depth at the standard landmarks" in report and "nasion" in report
 
 

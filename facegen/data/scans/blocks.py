@@ -49,17 +49,30 @@ def grid_within(
         volume.index_to_world(lo + (grid_factors - 1) / 2.0),
         volume.direction,
     )
+    return grid, blocks_on_grid(filled, start, factors, lo, grid_factors, grid.shape)
+
+
+def blocks_on_grid(
+    mask: np.ndarray,
+    start: np.ndarray,
+    factors: np.ndarray,
+    lo: np.ndarray,
+    grid_factors: np.ndarray,
+    grid_shape: tuple[int, int, int],
+) -> np.ndarray:
+    """A mask on blocks of `factors` voxels from voxel `start`, read at the centres of a grid of `grid_factors`
+    voxels from voxel `lo`: a grid voxel is in when the block holding its centre is (out beyond the blocks)."""
     index, valid = [], []
     for axis in range(3):
-        centre = lo[axis] + np.arange(grid_hu.shape[axis]) * grid_factors[axis] + (grid_factors[axis] - 1) // 2
+        centre = lo[axis] + np.arange(grid_shape[axis]) * grid_factors[axis] + (grid_factors[axis] - 1) // 2
         block = (centre - start[axis]) // factors[axis]
-        inside = (block >= 0) & (block < filled.shape[axis])
+        inside = (block >= 0) & (block < mask.shape[axis])
         index.append(np.where(inside, block, 0))
         valid.append(inside)
-    within = filled[np.ix_(*index)]
+    within = mask[np.ix_(*index)]
     for axis, inside in enumerate(valid):
         within &= inside.reshape([-1 if a == axis else 1 for a in range(3)])
-    return grid, within
+    return within
 
 
 def block_mean(values: np.ndarray, factors: np.ndarray) -> np.ndarray:

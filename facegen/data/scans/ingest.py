@@ -30,6 +30,7 @@ HEAD_SIZE_MM = (100.0, 450.0)
 """Largest extent of a head (or of the part of it a head CT holds)."""
 FOV_MARGIN_VOXELS = 1.5
 ROUGH_FACE_NOTE = "rough: the skin of the head's ~1.5 mm blocks, used for the pose only (IngestOptions.full_face off)"
+DRY_SKULL_NOTE = "none: a dry skull (bone and air, no skin found); the pose comes from the bone alone"
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,12 @@ def _check_head_size(face: trimesh.Trimesh, path: Path) -> None:
         )
 
 
+def _skin_record(dry_skull: bool, skin_around_bone: float | None) -> dict:
+    """Whether the scan shows skin, and the measure that decided it (share of voxels near dense bone in tissue)."""
+    share = None if skin_around_bone is None else round(skin_around_bone, 3)
+    return {"found": not dry_skull, "dry_skull": dry_skull, "tissue_near_dense_bone": share}
+
+
 def _check_face_in_view(alignment: Alignment, volume: Volume, path: Path) -> None:
     inside = field_of_view(volume)
     missing = [
@@ -154,11 +161,17 @@ def ingest_volume(path: Path, options: IngestOptions, landmark_file: Path | None
         masks = segment_head(volume, **thresholds) if options.full_face else segment_skull(volume, **thresholds)
     except ValueError as exc:
         raise ScanError(path, str(exc), "check that the scan holds a head and that the thresholds suit it") from None
+    if not masks.bone.any():
+        raise ScanError(
+            path,
+            f"no bone found: nothing above {options.bone_hu:g} HU in the head (is this a phantom, or not a head?)",
+            "a reconstruction needs the skull: give a head or skull CT, or lower --bone-hu if its bone is faint",
+        )
     if options.full_face:
         face, skull = surfaces_from_ct(volume, masks, **thresholds)
     else:
         face, skull = skull_surfaces(masks, **thresholds)
-    _check_head_size(face, path)
+    _check_head_size(skull if face is None else face, path)
     try:
         alignment = align_head(
             skull,
@@ -180,13 +193,16 @@ def ingest_volume(path: Path, options: IngestOptions, landmark_file: Path | None
         "scan_frame": scan.frame.to_dict(),
         "alignment": alignment.to_dict(scan.frame.from_patient()),
         "field_of_view": {"skull_cut_at": bone_cut_by_view(skull, volume)},
+        "skin": _skin_record(masks.dry_skull, masks.skin_around_bone),
         "software_version": __version__,
     }
-    if not options.full_face:
+    if masks.dry_skull:
+        record["face"] = DRY_SKULL_NOTE
+    elif not options.full_face:
         record["face"] = ROUGH_FACE_NOTE
     return IngestedHead(
         _transformed(skull, alignment),
-        _transformed(face, alignment),
+        None if face is None else _transformed(face, alignment),
         alignment,
         record,
         scan.frame,

@@ -80,20 +80,22 @@ def surfaces_from_ct(
     face_target_faces: int | None = 100_000,
     skull_target_faces: int | None = SKULL_TARGET_FACES,
     max_voxel_mm: float | None = 1.0,
-) -> tuple[trimesh.Trimesh, trimesh.Trimesh]:
+) -> tuple[trimesh.Trimesh | None, trimesh.Trimesh]:
     """(face, skull): the skin of the cavity-filled head and the bone surface, both in world mm.
 
-    The face is the largest piece of the head's surface; the skull keeps the mandible and any other piece of
-    at least SKULL_COMPONENT_SHARE of the cranium.
+    The face is the largest piece of the head's surface (None for a dry skull, which has no skin); the skull
+    keeps the mandible and any other piece of at least SKULL_COMPONENT_SHARE of the cranium.
     """
-    face = extract_surface(
-        volume,
-        masks.head,
-        level_hu=skin_hu,
-        smoothing_iterations=smoothing_iterations,
-        target_faces=face_target_faces,
-        max_voxel_mm=max_voxel_mm,
-    )
+    face = None
+    if masks.head is not None:
+        face = extract_surface(
+            volume,
+            masks.head,
+            level_hu=skin_hu,
+            smoothing_iterations=smoothing_iterations,
+            target_faces=face_target_faces,
+            max_voxel_mm=max_voxel_mm,
+        )
     skull = extract_surface(
         volume,
         masks.bone,
@@ -113,20 +115,23 @@ def skull_surfaces(
     bone_hu: float = BONE_HU,
     smoothing_iterations: int = 10,
     skull_target_faces: int | None = SKULL_TARGET_FACES,
-) -> tuple[trimesh.Trimesh, trimesh.Trimesh]:
+) -> tuple[trimesh.Trimesh | None, trimesh.Trimesh]:
     """(rough face, skull) from `segment_skull`'s masks, both in world mm: for when only the skull matters (a case).
 
     The skull is meshed as `surfaces_from_ct` meshes it, on the averaged grid the bone was found on; the face is
-    the skin of the head's ~1.5 mm blocks, placed by their share of tissue: good for pinning the pose, not as a face.
+    the skin of the head's ~1.5 mm blocks, placed by their share of tissue: good for pinning the pose, not as a face
+    (None for a dry skull).
     """
-    face = extract_surface(
-        masks.skin,
-        masks.head,
-        level_hu=skin_hu,
-        smoothing_iterations=smoothing_iterations,
-        target_faces=None,
-        max_voxel_mm=None,
-    )
+    face = None
+    if masks.skin is not None and masks.head is not None:
+        face = extract_surface(
+            masks.skin,
+            masks.head,
+            level_hu=skin_hu,
+            smoothing_iterations=smoothing_iterations,
+            target_faces=None,
+            max_voxel_mm=None,
+        )
     skull = extract_surface(
         masks.grid,
         masks.bone,

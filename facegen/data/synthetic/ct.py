@@ -6,7 +6,8 @@ subcutaneous fat whose thickness grows with BMI, then muscle/brain; an airway an
 air; bone (cortical near its surface, cancellous deeper) and brighter teeth. Partial volume is exact along
 the slice axis (ray/surface crossings per voxel column), and in-plane comes from a Gaussian PSF that also
 correlates the Gaussian noise. Layer depths come from distance transforms on a ~2 mm grid with sub-voxel
-correction. Same head and seed give the same array.
+correction. Same head and seed give the same array. `soft_tissue=False` gives the dry skull: bone in air
+(supports and stored offsets: `dry_ct`).
 """
 
 from __future__ import annotations
@@ -308,20 +309,30 @@ def render_ct(
     seed: int,
     noise_hu: float = 20.0,
     margin_mm: float = 10.0,
+    soft_tissue: bool = True,
 ) -> Volume:
     """CT of a head in Hounsfield units (int16), over the face's bounding box plus `margin_mm`.
 
     `spacing_mm` is per array axis (i left, j posterior, k superior = slice axis); `noise_hu` is the standard
-    deviation of the (PSF-correlated) noise; `seed` drives the noise and nothing else.
+    deviation of the (PSF-correlated) noise; `seed` drives the noise and nothing else. Without `soft_tissue`
+    it is the CT of the dry skull: bone and teeth in air, over the skull's bounding box plus `margin_mm`.
     """
     spacing = _validated_spacing(spacing_mm)
     if not np.isfinite(noise_hu) or noise_hu < 0:
         raise ValueError(f"noise_hu {noise_hu} must be a non-negative number")
     if not np.isfinite(margin_mm) or margin_mm < 0:
         raise ValueError(f"margin_mm {margin_mm} must be a non-negative number")
-    grid = _scan_grid(np.asarray(head.face.bounds, float), spacing, margin_mm)
-    array = _scan(_tissue_hu(head, grid), seed=seed, noise_hu=noise_hu)
+    grid = _scan_grid(np.asarray((head.face if soft_tissue else head.skull).bounds, float), spacing, margin_mm)
+    array = _scan(_tissue_hu(head, grid) if soft_tissue else _bone_in_air_hu(head, grid), seed=seed, noise_hu=noise_hu)
     return Volume(array, grid.spacing, grid.origin, grid.direction)
+
+
+def _bone_in_air_hu(head: SyntheticHead, grid: _Grid) -> np.ndarray:
+    """Noise-free HU (float32) of the dry skull: bone and teeth weighted by their voxel shares, air elsewhere."""
+    hu = np.full(grid.shape, AIR_HU, np.float32)
+    box, extra = _hard_tissue_hu(head, grid, np.broadcast_to(np.float32(0.0), grid.shape), hu)
+    hu[box] += extra
+    return hu
 
 
 def _tissue_hu(head: SyntheticHead, grid: _Grid) -> np.ndarray:
