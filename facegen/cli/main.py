@@ -416,5 +416,11 @@ def demo(
         _fail(str(exc))
 
 
+from facegen.cli.service import admin_app, serve, worker  # noqa: E402 (the service commands: facegen/cli/service.py)
+
+app.command()(serve)
+app.command()(worker)
+app.add_typer(admin_app, name="admin")
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,131 @@
+"""The service commands: `facegen serve`, `facegen worker` and `facegen admin` (tenants and keys)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+admin_app = typer.Typer(help="Manage the service's tenants and API keys.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Tenants: institutions whose cases, keys and audit log are their own.",
+                         no_args_is_help=True)  # fmt: skip
+key_app = typer.Typer(help="API keys: each belongs to one tenant and has one role.", no_args_is_help=True)
+admin_app.add_typer(tenant_app, name="tenant")
+admin_app.add_typer(key_app, name="key")
+console = Console(soft_wrap=True)
+
+DataOption = Annotated[Path, typer.Option("--data", help="The service's data folder (database, queue, case files).")]
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(code=2)
+
+
+def _settings(data: Path):  # noqa: ANN202 (facegen.service.settings.Settings, imported late)
+    from facegen.service.settings import load_settings
+
+    try:
+        return load_settings(data)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _requeue(settings, queue) -> None:  # noqa: ANN001 (service types, imported late)
+    """Queue again the cases a stopped server or worker left unfinished."""
+    from facegen.service.jobs import requeue_interrupted
+
+    ids = requeue_interrupted(settings, queue.submit)
+    if ids:
+        console.print(f"queued again {len(ids)} unfinished case(s)")
+
+
+def serve(
+    data: DataOption,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=0, help="Queue consumers run inside this process (0: none).")] = 1,
+) -> None:
+    """Run the web service (API v1) with `workers` embedded queue consumers."""
+    import uvicorn
+
+    from facegen.service.app import create_app
+    from facegen.service.queue import build_queue
+
+    settings = _settings(data)
+    queue = build_queue(settings)
+    app = create_app(settings, queue)
+    _requeue(settings, queue)
+    consumer = queue.consumer(workers) if workers else None
+    if consumer is not None:
+        consumer.start()  # worker threads; uvicorn below takes over the signal handlers
+    console.print(f"facegen serving {settings.data} on http://{host}:{port} with {workers} queue worker(s)")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=os.environ.get("FACEGEN_LOG_LEVEL", "warning"))
+    finally:
+        if consumer is not None:
+            consumer.stop(graceful=True)
+
+
+def worker(
+    data: DataOption,
+    workers: Annotated[int, typer.Option(min=1, help="Consumer threads.")] = 1,
+) -> None:
+    """Run queue consumers only (more workers for a running service; same --data and configuration)."""
+    from facegen.service.database import migrate
+    from facegen.service.queue import build_queue
+
+    settings = _settings(data)
+    migrate(settings)
+    console.print(f"facegen worker on {settings.data} with {workers} consumer thread(s)")
+    queue = build_queue(settings)
+    _requeue(settings, queue)
+    queue.consumer(workers).run()
+
+
+@tenant_app.command("create")
+def tenant_create(name: Annotated[str, typer.Argument(help="The tenant's name.")], data: DataOption) -> None:
+    """Create a tenant."""
+    from facegen.service.admin import create_tenant
+
+    try:
+        create_tenant(_settings(data), name)
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(f"created tenant {escape(name)}")
+
+
+@key_app.command("create")
+def key_create(
+    tenant: Annotated[str, typer.Option(help="The tenant the key belongs to.")],
+    role: Annotated[str, typer.Option(help="admin, examiner or viewer.")],
+    data: DataOption,
+) -> None:
+    """Create an API key and print it once (only its keyed hash is stored)."""
+    from facegen.service.admin import create_key
+
+    try:
+        key = create_key(_settings(data), tenant, role)
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(key)  # alone on stdout, for scripts; it cannot be shown again
+
+
+@tenant_app.command("keep-uploads")
+def tenant_keep_uploads(
+    name: Annotated[str, typer.Argument(help="The tenant's name.")],
+    data: DataOption,
+    keep: Annotated[bool, typer.Option("--on/--off", help="Keep original uploads after the job, or not.")] = True,
+) -> None:
+    """Keep (--on) or drop (--off, the default for a new tenant) a tenant's original uploads after each job."""
+    from facegen.service.admin import set_keep_uploads
+
+    try:
+        set_keep_uploads(_settings(data), name, keep)
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(f"tenant {escape(name)}: original uploads are {'kept' if keep else 'not kept'} after each job")
