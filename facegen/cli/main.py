@@ -417,9 +417,11 @@ def demo(
 
 
 from facegen.cli.service import admin_app, serve, worker  # noqa: E402 (the service commands: facegen/cli/service.py)
+from facegen.cli.submit import submit  # noqa: E402 (the service's client command: facegen/cli/submit.py)
 
 app.command()(serve)
 app.command()(worker)
+app.command()(submit)
 app.add_typer(admin_app, name="admin")
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The service commands: `facegen serve`, `facegen worker` and `facegen admin` (tenants and keys)."""
+"""The service commands: `facegen serve`, `facegen worker` and `facegen admin` (tenants, keys, webhooks)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-admin_app = typer.Typer(help="Manage the service's tenants and API keys.", no_args_is_help=True)
+admin_app = typer.Typer(help="Manage the service's tenants, API keys and webhooks.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants: institutions whose cases, keys and audit log are their own.",
                          no_args_is_help=True)  # fmt: skip
 key_app = typer.Typer(help="API keys: each belongs to one tenant and has one role.", no_args_is_help=True)
 admin_app.add_typer(tenant_app, name="tenant")
+webhook_app = typer.Typer(help="Webhooks: a tenant's URL told of every finished case (signed, retried).",
+                          no_args_is_help=True)  # fmt: skip
 admin_app.add_typer(key_app, name="key")
+admin_app.add_typer(webhook_app, name="webhook")
 console = Console(soft_wrap=True)
 
 DataOption = Annotated[Path, typer.Option("--data", help="The service's data folder (database, queue, case files).")]
@@ -129,3 +132,34 @@ def tenant_keep_uploads(
     except ValueError as exc:
         _fail(str(exc))
     console.print(f"tenant {escape(name)}: original uploads are {'kept' if keep else 'not kept'} after each job")
+
+
+@webhook_app.command("set")
+def webhook_set(
+    tenant: Annotated[str, typer.Option(help="The tenant whose finished cases are announced.")],
+    url: Annotated[str, typer.Option(help="The http(s) URL the case summaries are POSTed to.")],
+    data: DataOption,
+) -> None:
+    """Register a tenant's webhook and print its new signing secret once (X-Facegen-Signature: sha256=HMAC)."""
+    from facegen.service.admin import set_webhook
+
+    try:
+        secret = set_webhook(_settings(data), tenant, url)
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(secret)  # alone on stdout, for scripts; it cannot be shown again
+
+
+@webhook_app.command("clear")
+def webhook_clear(
+    tenant: Annotated[str, typer.Option(help="The tenant.")],
+    data: DataOption,
+) -> None:
+    """Remove a tenant's webhook."""
+    from facegen.service.admin import set_webhook
+
+    try:
+        set_webhook(_settings(data), tenant, None)
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(f"tenant {escape(tenant)}: no webhook")

@@ -46,3 +46,20 @@ def set_keep_uploads(settings: Settings, tenant: str, keep: bool) -> None:
         if row is None:
             raise ValueError(f"no tenant {tenant!r}; create it first: facegen admin tenant create {tenant}")
         row.keep_uploads = keep
+
+
+def set_webhook(settings: Settings, tenant: str, url: str | None) -> str | None:
+    """Register `url` as the tenant's webhook with a new signing secret, returned once (None with `url` None:
+    the webhook is removed)."""
+    from facegen.service.webhooks import check_url, new_secret
+
+    secret = new_secret() if url is not None else None
+    if url is not None:
+        check_url(url)
+    migrate(settings)
+    with session_factory(settings).begin() as session:
+        row = session.scalar(select(Tenant).where(Tenant.name == tenant))
+        if row is None:
+            raise ValueError(f"no tenant {tenant!r}; create it first: facegen admin tenant create {tenant}")
+        row.webhook_url, row.webhook_secret = url, secret
+    return secret

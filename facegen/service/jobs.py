@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 from collections.abc import Callable
@@ -38,7 +39,20 @@ def run_case(settings: Settings, case_id: str) -> str:
         shutil.rmtree(stage, ignore_errors=True)
         if not keep:
             shutil.rmtree(upload, ignore_errors=True)  # personal data: the upload is not kept after the job
-    return _finish(settings, store, tenant_id, case_id, files, error)
+    status = _finish(settings, store, tenant_id, case_id, files, error)
+    if status in {"done", "failed"}:
+        _notify(settings, tenant_id, case_id)
+    return status
+
+
+def _notify(settings: Settings, tenant_id: int, case_id: str) -> None:
+    """Deliver the tenant's webhook; a failure to deliver never changes the case's outcome."""
+    from facegen.service.webhooks import notify
+
+    try:
+        notify(settings, tenant_id, case_id)
+    except Exception:  # noqa: BLE001 (the case is finished either way; attempts are in the audit log)
+        logging.getLogger(__name__).exception("webhook delivery for case %s crashed", case_id)
 
 
 def claim(settings: Settings, case_id: str) -> tuple[int, str, float | None, str, bool] | None:

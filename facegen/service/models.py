@@ -24,6 +24,10 @@ class Tenant(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     keep_uploads: Mapped[bool] = mapped_column(default=False)
+    webhook_url: Mapped[str | None] = mapped_column(String(2000), nullable=True, default=None)
+    """Where the service POSTs each finished case's summary (None: no webhook)."""
+    webhook_secret: Mapped[str | None] = mapped_column(String(100), nullable=True, default=None)
+    """The key the summaries are signed with (HMAC-SHA256); the server needs it in clear to sign."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
 

@@ -31,6 +31,11 @@ class Settings:
     """A running case whose worker has not reported for this long was interrupted and is run again."""
     keep_uploads: bool = False
     """Keep the original upload beside the case (personal data: off unless an institution turns it on)."""
+    webhook_tries: int = 5
+    """How many times a webhook delivery is tried before it is given up (each attempt is in the audit log)."""
+    webhook_backoff_seconds: float = 2.0
+    """The wait before the second try; it doubles before each further one."""
+    webhook_timeout_seconds: float = 10.0
 
     @property
     def resolved_database_url(self) -> str:
@@ -64,6 +69,19 @@ def _int(name: str, default: int) -> int:
         raise ValueError(f"{ENV_PREFIX}{name}={text!r} must be a whole number") from None
 
 
+def _float(name: str, default: float) -> float:
+    text = os.environ.get(ENV_PREFIX + name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ValueError(f"{ENV_PREFIX}{name}={text!r} must be a number of seconds, 0 or more")
+    return value
+
+
 def _flag(name: str) -> bool:
     text = os.environ.get(ENV_PREFIX + name, "0").strip().lower()
     if text not in {"0", "1", "true", "false", "yes", "no", ""}:
@@ -87,4 +105,6 @@ def load_settings(data: Path | str | None = None) -> Settings:
         max_unpacked_bytes=_int("MAX_UNPACKED_MB", 2048) * MB,
         stale_seconds=_int("STALE_SECONDS", 120),
         keep_uploads=_flag("KEEP_UPLOADS"),
+        webhook_tries=max(_int("WEBHOOK_TRIES", 5), 1),
+        webhook_backoff_seconds=_float("WEBHOOK_BACKOFF_SECONDS", 2.0),
     )  # fmt: skip

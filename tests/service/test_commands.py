@@ -10,8 +10,12 @@ from facegen.cli.main import app
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("command", [["serve"], ["worker"], ["admin"], ["admin", "tenant", "create"],
-                                     ["admin", "tenant", "keep-uploads"], ["admin", "key", "create"]])  # fmt: skip
+COMMANDS = [["serve"], ["worker"], ["submit"], ["admin"], ["admin", "tenant", "create"],
+            ["admin", "tenant", "keep-uploads"], ["admin", "key", "create"], ["admin", "webhook", "set"],
+            ["admin", "webhook", "clear"]]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_every_service_command_has_help(command):
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output, result.output
