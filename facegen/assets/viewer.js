@@ -4,6 +4,8 @@
 // The URL hash sets the state, e.g. #variant=F-age30-bmi20&opacity=0.2&colouring=uncertainty&view=profile
 // (variant by name or index, opacity of the face 0-1, colouring skin or uncertainty, view front,
 // three-quarter or profile).
+// The offline page runs it on its own #viewer-data; the web app imports mountViewer and calls it with the data
+// of a case's viewer.html, on the same panel markup (the ids below), without the URL hash.
 import * as THREE from "three";
 import { OrbitControls } from "three/addons/controls/OrbitControls.js";
 
@@ -53,8 +55,8 @@ function formatValue(value) {
   return String(Number(value.toPrecision(3)));
 }
 
-function main() {
-  const data = JSON.parse($("viewer-data").textContent);
+export function mountViewer(data, { useHash = true } = {}) {
+  document.body.dataset.webgl = "pending";
   const canvas = $("view");
   let renderer;
   try {
@@ -270,6 +272,7 @@ function main() {
     $("colour-max").textContent = formatValue(legend.max_value) + " " + legend.units;
   }
   function applyHash() {
+    if (!useHash) return;
     const params = new URLSearchParams(window.location.hash.replace(/^#/, ""));
     const wanted = params.get("variant");
     if (wanted !== null) {
@@ -281,7 +284,7 @@ function main() {
     if (params.has("colouring")) setColouring(params.get("colouring"));
     if (params.has("view") && params.get("view") in data.views) setView(params.get("view"));
   }
-  window.addEventListener("hashchange", applyHash);
+  if (useHash) window.addEventListener("hashchange", applyHash);
   window.addEventListener("resize", resize);
   controls.addEventListener("change", requestDraw);
 
@@ -297,8 +300,11 @@ function main() {
   document.body.dataset.webgl = "ok";
 }
 
-try {
-  main();
-} catch (err) {
-  fail(err.message);
+const embedded = document.getElementById("viewer-data");
+if (embedded) {  // the offline page: its own data
+  try {
+    mountViewer(JSON.parse(embedded.textContent));
+  } catch (err) {
+    fail(err.message);
+  }
 }
