@@ -53,6 +53,8 @@ def pose_record(head: IngestedHead, *, accepted_weak: bool) -> dict[str, Any]:
         "method": AUTOMATIC if a.inlier_share is not None else a.method,
         "bone_matched_share": None if a.inlier_share is None else round(a.inlier_share, 4),
         "residual_mm": None if a.residual_mm is None else round(a.residual_mm, 3),
+        "symmetry_matched_share": None if a.symmetry_share is None else round(a.symmetry_share, 4),
+        "midline_tilt_from_symmetry_deg": None if a.midline_tilt_deg is None else round(a.midline_tilt_deg, 2),
         "weak_below_share": WEAK_FIT_SHARE,
         "weak": a.weak,
         "weak_accepted": a.weak and accepted_weak,

@@ -35,6 +35,11 @@ def pose_facts(pose: dict[str, Any]) -> list[tuple[str, str]]:
             ("share of the skull model's bone matched", f"{share:.0%} (weak below {pose['weak_below_share']:.0%})"),
             ("residual (median distance of the matches)", f"{residual:.2f} mm"),
         ]
+    if pose.get("symmetry_matched_share") is not None:  # a bone-only fit: the bone's own mirror symmetry
+        rows += [
+            ("bone matched by its mirror image", f"{pose['symmetry_matched_share']:.0%}"),
+            ("midline's angle to the bone's symmetry plane", f"{pose['midline_tilt_from_symmetry_deg']:.1f} degrees"),
+        ]
     rows.append(("verdict", verdict(pose)))
     if pose.get("thresholds_hu"):
         t = pose["thresholds_hu"]

@@ -30,6 +30,13 @@ lost: 1.6 degrees off at 51 % matched, 3 at 28-42 %, 11 at 27 %. 30 % passes the
 stops the fits that went several degrees wrong. The residual cannot tell them apart (0.95-1.45 mm for right
 and wrong poses alike: the median distance of matches that all lie within 2.5 mm), so the share decides."""
 
+MAX_SHAPE_DISTANCE = 27.0
+"""Bone only: a fit whose shape lies further than this from the mean skull (the norm of its standardised shape
+coefficients, a Mahalanobis distance) did not find a skull. Measured: synthetic skull meshes 6-7 (holed, noisy,
+without mandible, 0.5-3 mm), the real headsq skull 19.5-20 (a real skull, unlike the synthetic ones, cut above the
+orbits), a sphere 34, an ellipsoid 32, a cylinder 35, a bumpy blob 42, a box 74. The share matched cannot tell
+them apart: the model's shape modes bend far enough to match 27-41 % of any rounded surface (headsq: 38 %)."""
+
 
 class AlignmentError(ValueError):
     """The head could not be put in the canonical frame; the message says why and what to do."""
@@ -47,6 +54,10 @@ class Alignment:
     method: str
     inlier_share: float | None = None
     residual_mm: float | None = None
+    symmetry_share: float | None = None
+    """A bone-only fit: the share of the scan its mirror image across the bone's own symmetry plane matched."""
+    midline_tilt_deg: float | None = None
+    """A bone-only fit: the angle between the pose's midsagittal plane (x = 0) and the bone's symmetry plane."""
 
     @property
     def weak(self) -> bool:
@@ -72,6 +83,9 @@ class Alignment:
         }
         out["model_bone_matched_share"] = None if self.inlier_share is None else round(self.inlier_share, 4)
         out["model_residual_mm"] = None if self.residual_mm is None else round(self.residual_mm, 4)
+        if self.symmetry_share is not None:
+            out["symmetry_matched_share"] = round(self.symmetry_share, 4)
+            out["midline_tilt_from_symmetry_deg"] = round(float(self.midline_tilt_deg), 3)
         return out
 
 
@@ -106,6 +120,16 @@ def align_head(
             f"automatic alignment failed: only {fit.inlier_share:.0%} of the skull model found matching bone. "
             "Check that the bone threshold suits the scan, or give porions and orbitale with --landmarks FILE"
         )
+    if face is None and fit.shape_distance > MAX_SHAPE_DISTANCE:
+        raise AlignmentError(
+            f"the surface does not look like a skull: to match it, the skull model has to take a shape "
+            f"{fit.shape_distance:.0f} standard units from the mean skull (skulls measured: 6-20; refused above "
+            f"{MAX_SHAPE_DISTANCE:g}), matching {fit.inlier_share:.0%} of its bone. Give a scan of a skull with its "
+            "face (orbits, nose, upper jaw); if it is one, give porions and orbitale with --landmarks FILE"
+        )
+    frame = _frame(fit.landmarks)
+    tilt = None if fit.symmetry is None else fit.symmetry.angle_deg(frame.rotation[0])
     return Alignment(
-        _frame(fit.landmarks), fit.landmarks, "automatic: skull model fit", fit.inlier_share, fit.residual_mm
-    )
+        frame, fit.landmarks, "automatic: skull model fit", fit.inlier_share, fit.residual_mm,
+        None if fit.symmetry is None else fit.symmetry.matched_share, tilt,
+    )  # fmt: skip
