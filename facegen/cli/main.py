@@ -295,6 +295,19 @@ def reconstruct(
     series: Annotated[int | None, typer.Option(help="DICOM series number to use when a study holds several.")] = None,
     bone_hu: Annotated[float, typer.Option(help="Bone threshold (HU).")] = 300.0,
     skin_hu: Annotated[float, typer.Option(help="Skin threshold (HU).")] = -300.0,
+    genotypes: Annotated[
+        Path | None,
+        typer.Option(help="Genotype file (VCF, 23andMe/AncestryDNA raw file, HIrisPlex-S web-tool CSV): eye and hair "
+                     "colour from DNA (HIrisPlex) join the report; the file itself is never copied into the case."),
+    ] = None,
+    genotype_sample: Annotated[str | None, typer.Option(help="The sample in --genotypes if it holds several.")] = None,
+    skin_probabilities: Annotated[
+        Path | None, typer.Option(help="The HIrisPlex-S web tool's output CSV: its skin-colour probabilities.")
+    ] = None,
+    head: Annotated[
+        bool, typer.Option("--head/--no-head", help="Also fit the open ICT face model's complete head (eyes, ears, "
+                           "neck) to each face, coloured by --genotypes when given (about 3 s per face).")
+    ] = True,
 ) -> None:
     """Reconstruct a face from a skull: meshes, depth maps, renders, 3D viewer, case report and manifest."""
     from facegen.data.scans.ingest import IngestOptions
@@ -307,6 +320,8 @@ def reconstruct(
             options=IngestOptions(mesh_units=mesh_units, hu_offset=hu_offset, force_intensity=force_intensity,
                                   series=series, bone_hu=bone_hu, skin_hu=skin_hu),
             overwrite=overwrite, landmarks=landmarks, accept_weak_pose=accept_weak_pose, console=console,
+            genotypes=genotypes, genotype_sample=genotype_sample, skin_probabilities=skin_probabilities,
+            complete_head=head,
         )  # fmt: skip
     except (ValueError, ScanError) as exc:
         _fail(str(exc))
@@ -416,12 +431,14 @@ def demo(
         _fail(str(exc))
 
 
+from facegen.cli.phenotype import phenotype  # noqa: E402 (appearance from DNA: facegen/cli/phenotype.py)
 from facegen.cli.service import admin_app, serve, worker  # noqa: E402 (the service commands: facegen/cli/service.py)
 from facegen.cli.submit import submit  # noqa: E402 (the service's client command: facegen/cli/submit.py)
 
 app.command()(serve)
 app.command()(worker)
 app.command()(submit)
+app.command()(phenotype)
 app.add_typer(admin_app, name="admin")
 
 if __name__ == "__main__":

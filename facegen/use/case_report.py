@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 
 from facegen.use.case_frames import frames_summary  # noqa: E402
+from facegen.use.phenotype_section import phenotype_html, phenotype_pdf_page  # noqa: E402
 from facegen.use.pose_section import pose_html, pose_pdf_page, verdict  # noqa: E402
 from facegen.use.trust_section import trust_html, trust_text  # noqa: E402
 
@@ -75,6 +76,8 @@ def case_report_html(record: dict[str, Any], files: dict[str, bytes]) -> str:
              "<h2>How far to trust it</h2>", _accuracy_rows(record.get("accuracy")), trust_html(record)]  # fmt: skip
     if "pose" in record:
         parts.append(pose_html(record["pose"], files.get(record["pose"]["figure"])))
+    if record.get("phenotype"):
+        parts.append(phenotype_html(record["phenotype"]))
     for variant in record["variants"]:
         parts.append(f"<h2>Face: {html.escape(variant)}</h2>")
         for picture in PICTURES:
@@ -108,6 +111,8 @@ def case_report_pdf(record: dict[str, Any], files: dict[str, bytes]) -> bytes:
         plt.close(fig)
         if "pose" in record:
             pose_pdf_page(pdf, record["pose"], files.get(record["pose"]["figure"]))
+        if record.get("phenotype"):
+            phenotype_pdf_page(pdf, record["phenotype"])
         for variant in record["variants"]:
             pictures = [p for p in PICTURES if f"{variant}/{p}.png" in files]
             fig, axes = plt.subplots(len(pictures), 1, figsize=(8.27, 11.69), squeeze=False)

@@ -16,8 +16,10 @@ from pathlib import Path
 
 from facegen.io.cache import cache_root
 
-DEFAULT_MODEL = "default-pca-128-v2"
-"""v2: the statistical model states its predictive SD (the case shows uncertainty by default)."""
+DEFAULT_MODEL = "default-pca-128-v3"
+"""v2: the statistical model states its predictive SD (the case shows uncertainty by default). v3: faces relative to
+the bone (log tissue depth over the bone envelope): no face inside the bone, a real skull read by what it shares
+with the synthetic ones."""
 DEFAULT_SUBJECTS = 300
 DEFAULT_SEED = 2026
 

@@ -97,6 +97,29 @@ def depth_map_mesh(
     return trimesh.Trimesh(vertices[used], remap[faces], process=False)
 
 
+FRONTAL_SLOPE_DEG = 72.0
+"""A face pixel counts as seen from the front while its surface turns less than this from the view: beyond it (the
+sides of the head, towards the ears) a frontal depth map samples the surface too sparsely to show it whole."""
+
+
+def frontal_mask(depth_mm: np.ndarray, mask: np.ndarray, view: DepthView, *,
+                 max_slope_deg: float = FRONTAL_SLOPE_DEG) -> np.ndarray:  # fmt: skip
+    """(H, W) the pixels of one frontal surface: slope under `max_slope_deg`, the largest connected piece, its holes
+    filled and its outline smoothed (an opening by a 2-pixel disc), so that a face mesh has a clean edge."""
+    from scipy import ndimage
+
+    depth = np.where(mask, np.asarray(depth_mm, np.float64), np.nan)
+    d_row, d_col = np.gradient(depth, view.pixel_mm)
+    steep = ~(np.hypot(d_row, d_col) < np.tan(np.radians(max_slope_deg)))  # NaN (edge of the mask) counts as steep
+    frontal = mask & ~steep
+    labels, count = ndimage.label(frontal)
+    if count == 0:
+        return frontal
+    largest = labels == 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))
+    disc = np.hypot(*np.mgrid[-2:3, -2:3]) <= 2.0
+    return ndimage.binary_opening(ndimage.binary_fill_holes(largest), structure=disc) & mask
+
+
 def _kept_components(faces: np.ndarray, n_vertices: int, min_faces: int | None) -> np.ndarray:
     """Faces of the largest edge-connected piece (ties: the one met first), or of every piece >= min_faces."""
     edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])

@@ -29,12 +29,22 @@ from facegen.data.scans.ingest import IngestedHead, IngestOptions, head_represen
 from facegen.data.scans.scan import Space
 from facegen.data.subject import Sex, Subject
 from facegen.io.output_folder import check_output_folder, staged_directory
+from facegen.models.appearance.hirisplex import PhenotypePrediction, phenotype_from_files
 from facegen.models.base import FaceModel
 from facegen.training.skull_space import SkullSpace
 from facegen.use.case_checks import inside_bone, missing_bone, skull_novelty
 from facegen.use.case_frames import LANDMARKS_FILE, CaseFrames
 from facegen.use.case_report import case_report_html, case_report_pdf
-from facegen.use.face_mesh import MESH_FORMATS, depth_map_mesh, mesh_file_bytes, mesh_header, to_scan_coordinates
+from facegen.use.face_mesh import (
+    MESH_FORMATS,
+    depth_map_mesh,
+    frontal_mask,
+    mesh_file_bytes,
+    mesh_header,
+    to_scan_coordinates,
+)
+from facegen.use.head.appearance import Appearance
+from facegen.use.head.files import head_files
 from facegen.use.pose import POSE_FIGURE, canonical_landmarks, check_pose, pose_figure_png, pose_record
 from facegen.use.renders import case_renders
 from facegen.use.tissue_depths import PUBLISHED_SOURCE, TISSUE_DEPTH_MEASURE, tissue_depth_table
@@ -141,10 +151,14 @@ def reconstruct_case(
     overwrite: bool = False,
     landmark_file: Path | None = None,
     accept_weak_pose: bool = False,
+    phenotype: PhenotypePrediction | None = None,
+    complete_head: bool = True,
 ) -> CaseResult:
     """Reconstruct every metadata variant of one case into OUT (whole or not at all; an earlier case there is
     replaced only with `overwrite`); `samples` per face (None: the model's own default). The pose comes from
-    `landmark_file` when given, else from the automatic fit, refused when weak unless `accept_weak_pose`."""
+    `landmark_file` when given, else from the automatic fit, refused when weak unless `accept_weak_pose`.
+    `phenotype`: eye and hair colour predicted from DNA; only its dosages and predictions enter the case.
+    `complete_head`: each face also as the ICT model's complete head fitted to it, coloured by the phenotype."""
     check_output_folder(Path(out), overwrite=overwrite, kind=CASE_KIND)  # before the work, not after it
     samples = model.default_samples if samples is None else samples
     if samples < 1:
@@ -173,7 +187,8 @@ def reconstruct_case(
                                     n_samples=samples)  # fmt: skip
         face_depth, moved[subject.subject_id] = _in_front_of_bone(rec.mean_mm, rec.mask, reps.skull_depth.depth_mm,
                                                                   reps.skull_depth.mask)  # fmt: skip
-        face = depth_map_mesh(face_depth, rec.mask, model.view, max_edge_jump_mm=EDGE_JUMP_PIXELS * model.view.pixel_mm)
+        face = depth_map_mesh(face_depth, frontal_mask(face_depth, rec.mask, model.view), model.view,
+                              max_edge_jump_mm=EDGE_JUMP_PIXELS * model.view.pixel_mm)  # fmt: skip
         name = subject.subject_id
         variants.append(name)
         face_masks[name] = rec.mask
@@ -197,6 +212,11 @@ def reconstruct_case(
     cut_at = head.record.get("field_of_view", {}).get("skull_cut_at")
     missing, no_bone = missing_bone(space, skull_depth, skull_mask, model.view, cut_at=cut_at)
     spreads, scale = case_spreads(viewer_faces, model.view)
+    if complete_head:  # the full head in one standard topology, per face, coloured by what DNA says (if given)
+        appearance = None if phenotype is None else Appearance.from_dict(phenotype.summary(), source="HIrisPlex")
+        for name, (face, _) in viewer_faces.items():
+            head_parts = head_files(face, face_sd_mm=spreads.get(name), appearance=appearance)
+            files.update({f"{name}/{path}": data for path, data in head_parts.items()})
     landmarks = canonical_landmarks(head.alignment)
     depths = {name: tissue_depth_table(face, landmarks, model.view) for name, (face, _) in viewer_faces.items()}
     for name, (face, sd) in viewer_faces.items():
@@ -233,6 +253,8 @@ def reconstruct_case(
         "tissue_depth": {"published": PUBLISHED_SOURCE, "measured": TISSUE_DEPTH_MEASURE, "faces": depths},
         "statement": DISCLAIMER,
     }
+    if phenotype is not None:
+        record["phenotype"] = phenotype.record()
     files["case.json"] = (json.dumps(record, indent=2, sort_keys=True, default=str) + "\n").encode()
     files["report.html"] = case_report_html(record, files).encode()
     files["report.pdf"] = case_report_pdf(record, files)
@@ -370,19 +392,27 @@ def reconstruct(
     landmarks: Path | str | None = None,
     accept_weak_pose: bool = False,
     console=None,
+    genotypes: Path | str | None = None,
+    genotype_sample: str | None = None,
+    skin_probabilities: Path | str | None = None,
+    complete_head: bool = True,
 ) -> CaseResult:
     """The Python form of `facegen reconstruct`: checks the metadata first, then writes the case folder.
-    `landmarks`: a 3D Slicer markups file (.mrk.json, .fcsv) or CSV whose porions and left orbitale set the pose."""
+    `landmarks`: a 3D Slicer markups file (.mrk.json, .fcsv) or CSV whose porions and left orbitale set the pose.
+    `genotypes`: a genotype file for eye and hair colour (HIrisPlex; `genotype_sample` picks one of several), with
+    the web tool's skin probabilities when given; the file is read here and never copied into the case."""
     metadata = CaseMetadata.parse(sex, age, None if bmi is None else str(bmi))
     if not Path(input_path).exists():
         raise ValueError(f"{input_path}: no such file or folder")
     if landmarks is not None and not Path(landmarks).is_file():
         raise ValueError(f"{landmarks}: no such landmark file; give a 3D Slicer .mrk.json or a CSV of landmarks")
     check_output_folder(Path(out), overwrite=overwrite, kind=CASE_KIND)  # before a first-use model build
+    phenotype = None if genotypes is None else phenotype_from_files(
+        genotypes, sample=genotype_sample, skin_probabilities=skin_probabilities)  # fmt: skip
     face_model, folder, label = resolve_model(model, console=console)
     return reconstruct_case(
         Path(input_path), Path(out), model=face_model, model_folder=folder, model_label=label, metadata=metadata,
         samples=samples, seed=seed, options=options, accuracy=_case_accuracy(folder, label, metadata),
         overwrite=overwrite, landmark_file=None if landmarks is None else Path(landmarks),
-        accept_weak_pose=accept_weak_pose,
+        accept_weak_pose=accept_weak_pose, phenotype=phenotype, complete_head=complete_head,
     )  # fmt: skip

@@ -1,6 +1,7 @@
 """A skull mesh as a laboratory hands it in: the real headsq skull, meshed from the shared CT at 300 HU, reconstructs
-with the pose from the bone alone within 3 degrees (and MAX_MM) of the full CT's (skin included), in the scan's
-world axes and in its voxel axes; a skull in the wrong units and a mesh that is not a skull are refused by name."""
+with the pose from the bone alone within 3 degrees and 3 mm of the full CT's (skin included), in the scan's
+world axes and in its voxel axes, and so does the CT with its soft tissue removed; a skull in the wrong units and a
+mesh that is not a skull are refused by name."""
 
 from __future__ import annotations
 
@@ -28,11 +29,10 @@ needs_headsq = pytest.mark.skipif(not HEADSQ.exists(), reason="../shared/data/he
 BONE_HU = 300.0
 ONE_FACE = ["--sex", "F", "--age", "40", "--bmi", "25"]
 MAX_DEGREES = 3.0
-MAX_MM = 6.0
-"""The bone-only pose of the headsq mesh against the full CT's (skin included), measured in any orientation of the
-mesh: 0.7-1.4 degrees, 4.5-5.2 mm, nearly all of it one shift: the bone alone puts the porions ~4.5 mm further
-forward than bone and skin together (the full CT's own pose moves 1.9-4.0 mm between bone thresholds of 200-600
-HU). Issue 17 asks for 3 mm; the bone-only fit does not reach it on this skull (see the issue)."""
+MAX_MM = 3.0
+"""Issue 17's tolerance for the bone-only poses of the headsq skull against the full CT's (skin included), measured
+at mid-porion and nasion. Measured: the mesh 1.0-1.2 degrees and 1.6-1.8 mm in any orientation, the CT with its
+soft tissue removed 1.9 degrees and 2.4 mm."""
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +91,25 @@ def test_the_real_skull_mesh_in_the_ct_voxel_axes_gets_the_same_pose(headsq, tmp
                            mesh_to_canonical.apply(patient_to_mesh.translation))  # fmt: skip
     truth = RigidTransform(ct_pose.rotation @ from_patient, ct_pose.translation)  # patient -> canonical, the CT's
     degrees, mm = pose_error(found, truth, at)
+    assert degrees < MAX_DEGREES and mm < MAX_MM, (degrees, mm)
+
+
+@needs_headsq
+def test_the_real_ct_without_soft_tissue_reconstructs_in_the_full_cts_pose(headsq, case_model_run, tmp_path):
+    _, _, ct_pose, at = headsq
+    raw = b"".join((HEADSQ.parent / f"quarter.{n}").read_bytes() for n in range(1, 94))
+    values = np.frombuffer(raw, "<i2").copy()
+    values[values < 1300] = 0  # below 300 HU to air (-1000 HU), in the file's units (HU + 1000): a dry skull's CT
+    (tmp_path / "dry.raw").write_bytes(values.astype("<i2").tobytes())
+    (tmp_path / "dry.nhdr").write_text(HEADSQ.read_text().replace("quarter.%d 1 93 1", "dry.raw"))
+    out = tmp_path / "case"
+    result = runner.invoke(app, ["reconstruct", str(tmp_path / "dry.nhdr"), "--out", str(out),
+                                 "--model", str(case_model_run), *ONE_FACE])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    case = json.loads((out / "case.json").read_text())
+    assert case["skin"]["dry_skull"] and not case["pose"]["weak"]
+    to_scan = np.asarray(case["frames"]["canonical_to_scan"])  # the NRRD's world frame is LPS, as the CT's
+    degrees, mm = pose_error(RigidTransform(to_scan[:3, :3], to_scan[:3, 3]).inverse(), ct_pose, at)
     assert degrees < MAX_DEGREES and mm < MAX_MM, (degrees, mm)
 
 

@@ -4,6 +4,10 @@ Skull and face depth maps are each reduced by PCA; a ridge regression maps the s
 the metadata to the face's coefficients. The residual spread of the face coefficients in training, plus the
 face detail the kept modes cannot carry, gives each pixel a predictive SD in closed form (and samples), so
 even this baseline says how sure it is.
+
+`relative_to_bone` (the default for new fits): the skull enters as its bone envelope (its openings lidded: what
+real and synthetic skulls share) and the face as the log of its tissue depth over that envelope
+(`facegen.models.bone_relative`), so that no prediction can pass into the bone.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from facegen.data.representations.depth_map import DepthView
 from facegen.data.subject import Subject
@@ -23,7 +28,12 @@ from facegen.models.base import (
     metadata_features,
     save_arrays_model,
 )
+from facegen.models.bone_relative import envelope_of, face_from_log_tissue, face_sd_of_log_tissue, log_tissue
 from facegen.models.registry import register
+
+FOREIGN_BONE = 0.02
+"""Bone at pixels where fewer than this share of training skulls have any is not read (relative to bone)."""
+COMPLETION_FADE_MM = 15.0
 
 
 def _filled(depth: np.ndarray, mask: np.ndarray, fill: np.ndarray) -> np.ndarray:
@@ -48,17 +58,60 @@ class StatisticalShapeRegression(FaceModel):
     family = "pca"
     description = "PCA of skull and face depth maps + ridge regression on skull coefficients and sex, age, BMI"
 
-    def __init__(self, skull_components: int = 40, face_components: int = 40, ridge: float = 1.0) -> None:
+    def __init__(
+        self, skull_components: int = 40, face_components: int = 40, ridge: float = 1.0, relative_to_bone: bool = True
+    ) -> None:
         if min(skull_components, face_components) < 1 or ridge < 0:
             raise ValueError("components must be at least 1 and ridge non-negative")
         self.skull_components, self.face_components, self.ridge = skull_components, face_components, ridge
+        self.relative_to_bone = relative_to_bone
         self.state: dict[str, np.ndarray] | None = None
         self.view: DepthView | None = None
         self._sd: np.ndarray | None = None
+        self._support: np.ndarray | None = None
+
+    def _skull_vectors(self, skull_depth: np.ndarray, skull_mask: np.ndarray, fill: np.ndarray) -> np.ndarray:
+        """(N, P) what the regression reads of each skull: its envelope (bone the training skulls have and this
+        one lacks completed from the envelope's modes, once fitted), or its depth with unseen pixels filled."""
+        n = len(skull_depth)
+        if not self.relative_to_bone:
+            return _filled(skull_depth.reshape(n, -1), skull_mask.reshape(n, -1), fill)
+        if self.view is None:
+            raise ValueError("faces relative to the bone need the depth maps' view (pixel size): load the data "
+                             "from a dataset folder, or pass relative_to_bone=False")  # fmt: skip
+        self._support = None
+        fitted = self.state is not None and "skull_support" in self.state
+        if fitted:  # bone where no training skull has any (vertebrae, a support, the hyoid) is not read
+            skull_mask = skull_mask & (self.state["skull_support"].reshape(skull_mask.shape[-2:]) >= FOREIGN_BONE)
+        envelope, support = envelope_of(skull_depth, skull_mask, self.view)
+        self._support = support.reshape(n, -1)  # fit() keeps where the training skulls rest
+        x = envelope.reshape(n, -1).astype(np.float64)
+        if fitted:
+            x = np.stack([self._completed(row, seen) for row, seen in zip(x, support.reshape(n, -1), strict=True)])
+        return x
+
+    def _completed(self, envelope: np.ndarray, support: np.ndarray) -> np.ndarray:
+        """(P,) the envelope with the pixels that most training skulls cover and this one does not (a field of view
+        cut above the brow, missing bone) taken from the envelope modes fitted to the pixels it has (ridge, unit
+        prior), their misfit at the edge carried in and fading over COMPLETION_FADE_MM: no step at the seam."""
+        s = self.state
+        missing = (s["skull_support"] >= 0.5) & ~support
+        have = (s["skull_support"] >= 0.5) & support
+        if not missing.any() or have.sum() < len(s["skull_sd"]):
+            return envelope
+        basis = (s["skull_modes"] * s["skull_sd"][:, None])[:, have].T
+        coefficients = np.linalg.solve(basis.T @ basis + np.eye(basis.shape[1]),
+                                       basis.T @ (envelope[have] - s["skull_mean"][have]))  # fmt: skip
+        completion = s["skull_mean"] + (coefficients * s["skull_sd"]) @ s["skull_modes"]
+        shape = tuple(int(v) for v in s["shape"])
+        misfit = np.where(have, envelope - completion, 0.0).reshape(shape)
+        distance, (rows, cols) = ndimage.distance_transform_edt(~have.reshape(shape), return_indices=True)
+        carried = misfit[rows, cols] * np.exp(-distance * self.view.pixel_mm / COMPLETION_FADE_MM)
+        return np.where(missing, completion + carried.reshape(-1), envelope)
 
     def _skull_scores(self, skull_depth: np.ndarray, skull_mask: np.ndarray) -> np.ndarray:
         s = self.state
-        x = _filled(skull_depth.reshape(len(skull_depth), -1), skull_mask.reshape(len(skull_mask), -1), s["skull_fill"])
+        x = self._skull_vectors(skull_depth, skull_mask, s["skull_fill"])
         return (x - s["skull_mean"]) @ s["skull_modes"].T / s["skull_sd"]
 
     def fit(self, data: DepthData, *, seed: int = 0) -> dict[str, float]:
@@ -69,9 +122,11 @@ class StatisticalShapeRegression(FaceModel):
         skull_mask = data.skull_mask.reshape(n, -1)
         face_mask = data.face_mask.reshape(n, -1)
         skull_fill = _masked_mean(data.skull_depth.reshape(n, -1), skull_mask)
-        face_fill = _masked_mean(data.face_depth.reshape(n, -1), face_mask)
-        x = _filled(data.skull_depth.reshape(n, -1), skull_mask, skull_fill)
-        y = _filled(data.face_depth.reshape(n, -1), face_mask, face_fill)
+        x = self._skull_vectors(data.skull_depth, data.skull_mask, skull_fill)  # unfitted: no completion
+        y = data.face_depth.reshape(n, -1)
+        if self.relative_to_bone:  # the face as log tissue depth over the envelope (x is the envelope)
+            y = log_tissue(y, x)
+        y = _filled(y, face_mask, _masked_mean(y, face_mask))
         skull_mean, skull_modes, skull_sd, skull_explained = _pca(x, self.skull_components)
         face_mean, face_modes, face_sd, face_explained = _pca(y, self.face_components)
         self.state = {
@@ -84,7 +139,10 @@ class StatisticalShapeRegression(FaceModel):
             "face_modes": face_modes,
             "claimed": claimed_pixels(face_mask),
         }
-        design = self._design(self._skull_scores(data.skull_depth, data.skull_mask), data.metadata)
+        design = self._design((x - skull_mean) @ skull_modes.T / skull_sd, data.metadata)
+        if self.relative_to_bone:  # where training skulls rest (to complete a cut skull); the log depths' range
+            self.state.update(skull_support=self._support.mean(axis=0), log_tissue_low=np.min(y, axis=0),
+                              log_tissue_high=np.max(y, axis=0))  # fmt: skip
         target = (y - face_mean) @ face_modes.T
         penalty = self.ridge * np.eye(design.shape[1])
         penalty[-1, -1] = 0.0  # the intercept is not shrunk
@@ -95,6 +153,8 @@ class StatisticalShapeRegression(FaceModel):
         unexplained = (y - face_mean) - ((y - face_mean) @ face_modes.T) @ face_modes  # what the modes cannot carry
         self.state["detail_var"] = _masked_mean(unexplained**2, face_mask)
         fitted = face_mean + (design @ weights) @ face_modes
+        if self.relative_to_bone:
+            fitted = face_from_log_tissue(fitted, x)
         train_mae = float(np.abs(fitted - data.face_depth.reshape(n, -1))[data.face_region.reshape(n, -1)].mean())
         return {"skull_explained": skull_explained, "face_explained": face_explained, "train_mae_mm": train_mae}
 
@@ -112,19 +172,25 @@ class StatisticalShapeRegression(FaceModel):
         h, w = (int(v) for v in s["shape"])
         if skull_depth.shape != (h, w):
             raise ValueError(f"skull depth map is {skull_depth.shape}, the model was fitted on {(h, w)}")
-        design = self._design(self._skull_scores(skull_depth[None], skull_mask[None]), metadata_features(subject)[None])
-        coefficients = design @ s["weights"]
+        x = self._skull_vectors(skull_depth[None], skull_mask[None], s["skull_fill"])
+        scores = (x - s["skull_mean"]) @ s["skull_modes"].T / s["skull_sd"]
+        coefficients = self._design(scores, metadata_features(subject)[None]) @ s["weights"]
         if n_samples > 1:
             rng = np.random.default_rng(seed)
             noise = rng.multivariate_normal(np.zeros(len(s["residual_cov"])), s["residual_cov"], size=n_samples)
             coefficients = coefficients + noise
         faces = s["face_mean"] + coefficients @ s["face_modes"]
+        sd = self.predictive_sd()
+        if self.relative_to_bone:  # log tissue depth (within the range training faces had) back to the face
+            faces = np.clip(faces, s["log_tissue_low"], s["log_tissue_high"])
+            sd = face_sd_of_log_tissue(faces[0], sd**2)
+            faces = face_from_log_tissue(faces, x[0])
         return Reconstruction(faces.reshape(-1, h, w).astype(np.float32), s["claimed"].reshape(h, w),
-                              predictive_sd_mm=self.predictive_sd().reshape(h, w))  # fmt: skip
+                              predictive_sd_mm=sd.reshape(h, w))  # fmt: skip
 
     def predictive_sd(self) -> np.ndarray:
-        """(P,) SD in mm of a new face about the regression's: residual covariance of the kept modes, plus the
-        per-pixel detail they leave out (the same for every input: the regression's error is homoscedastic)."""
+        """(P,) SD of a new face about the regression's, in the regression's own units (mm; log-mm relative to
+        bone): residual covariance of the kept modes, plus the per-pixel detail they leave out."""
         if self._sd is None:
             s = self.state
             modes = s["face_modes"]
@@ -134,14 +200,15 @@ class StatisticalShapeRegression(FaceModel):
 
     def save(self, folder: Path) -> None:
         options = {"skull_components": self.skull_components, "face_components": self.face_components,
-                   "ridge": self.ridge}  # fmt: skip
+                   "ridge": self.ridge, "relative_to_bone": self.relative_to_bone}  # fmt: skip
         view = self.view.to_dict() if self.view is not None else None
         save_arrays_model(folder, self.state, {"family": self.family, **options, "view": view})
 
     @classmethod
     def load(cls, folder: Path) -> StatisticalShapeRegression:
         state, record = load_arrays_model(folder)
-        model = cls(record["skull_components"], record["face_components"], record["ridge"])
+        model = cls(record["skull_components"], record["face_components"], record["ridge"],
+                    relative_to_bone=bool(record.get("relative_to_bone", False)))  # models fitted before it: absolute
         model.view = DepthView.from_dict(record["view"]) if record.get("view") else None
         model.state = state
         return model

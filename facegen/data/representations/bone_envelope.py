@@ -1,0 +1,66 @@
+"""The bone envelope of a frontal skull depth map: the bone with its openings closed, for faces relative to the bone.
+
+Soft tissue does not follow every pit of the skull: the eyes fill the orbits, the nose spans the nasal aperture,
+muscle fills the temporal fossae. A grey-level closing of the skull's depth map (a flat disc, dilation then
+erosion) lids every opening narrower than the disc at the height of its rim and leaves the rest of the bone as it
+is; it never lies behind the bone (closing(f) >= f at every bone pixel), so a face put in front of the envelope is
+in front of the bone. Beyond the bone's outline the envelope falls back from its nearest edge, so every face pixel
+has an envelope to stand on. Real skulls and synthetic ones differ most in these openings (orbit shape, the nasal
+cavity's detail); the envelope is what they share.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+ENVELOPE_RADIUS_MM = 20.0
+"""The closing disc's radius: lids the orbits (35-40 mm wide) and the nasal aperture, yet keeps the brow, zygomas
+and chin whose relief the face follows. On 45 held-out synthetic heads the statistical model relative to this
+envelope is more accurate than on the raw depth (mean error 2.75 against 2.91 mm); at 12 mm the orbits stay open
+and the tissue depth over their rims swings by tens of mm between heads (5.3 mm)."""
+FALLOFF = 3.0
+"""Beyond the bone's outline the envelope falls back this many mm per mm (under the chin the neck lies far behind
+it): the face there stays in front of its envelope too."""
+
+
+def _disc(radius_px: float) -> np.ndarray:
+    """A flat disc footprint of the given radius in pixels (at least 3 x 3)."""
+    r = max(int(np.ceil(radius_px)), 1)
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    return (xx**2 + yy**2) <= max(radius_px, 1.0) ** 2
+
+
+def bone_envelope(
+    skull_depth_mm: np.ndarray,
+    skull_mask: np.ndarray,
+    *,
+    pixel_mm: float,
+    radius_mm: float = ENVELOPE_RADIUS_MM,
+    falloff: float = FALLOFF,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(..., H, W) envelope depth in mm (z toward the viewer), defined at every pixel, and where it rests on bone.
+
+    Over the bone and the openings the closing lids (the second array, True there), the closing (unseen pixels
+    neither raise nor lower it); beyond the bone's outline, the nearest such value falling back by `falloff` mm per
+    mm of distance (the neck below the chin, the sides of the head). Images with no bone get 0 and no support."""
+    depth = np.asarray(skull_depth_mm, dtype=np.float64)
+    mask = np.asarray(skull_mask, dtype=bool)
+    if depth.shape != mask.shape or depth.ndim < 2:
+        raise ValueError(f"skull depth {depth.shape} and mask {mask.shape} must be matching (..., H, W) images")
+    if depth.ndim > 2:
+        images = zip(depth.reshape(-1, *depth.shape[-2:]), mask.reshape(-1, *mask.shape[-2:]), strict=True)
+        pairs = [bone_envelope(d, m, pixel_mm=pixel_mm, radius_mm=radius_mm, falloff=falloff) for d, m in images]
+        envelopes, supports = (np.stack([pair[k] for pair in pairs]).reshape(depth.shape) for k in (0, 1))
+        return envelopes, supports
+    if not mask.any():
+        return np.zeros(depth.shape, np.float32), mask.copy()
+    footprint = _disc(radius_mm / pixel_mm)
+    dilated = ndimage.grey_dilation(np.where(mask, depth, -np.inf), footprint=footprint, mode="constant", cval=-np.inf)
+    reached = np.isfinite(dilated)
+    closed = ndimage.grey_erosion(np.where(reached, dilated, np.inf), footprint=footprint, mode="constant",
+                                  cval=np.inf)  # fmt: skip
+    pad = footprint.shape[0]
+    lidded = ndimage.binary_closing(np.pad(mask, pad), structure=footprint)[pad:-pad, pad:-pad] | mask
+    distance, (rows, cols) = ndimage.distance_transform_edt(~lidded, return_indices=True)
+    return (closed[rows, cols] - falloff * pixel_mm * distance).astype(np.float32), lidded
