@@ -8,7 +8,7 @@ import trimesh
 
 from facegen.data.pose import RigidTransform
 from facegen.data.representations.depth_map import DepthView
-from facegen.use.face_mesh import depth_map_mesh, export_mesh, mesh_file_bytes, to_scan_coordinates
+from facegen.use.face_mesh import depth_map_mesh, export_mesh, frontal_mask, mesh_file_bytes, to_scan_coordinates
 
 R_MM, CENTRE_Z_MM, BACKDROP_Z_MM = 50.0, -30.0, -20.0
 """A sphere cap z = sqrt(R^2 - r^2) - 30 (rim at r = 40 mm, z = 0) before a backdrop plane 20 mm behind."""
@@ -133,3 +133,19 @@ def test_bad_options_say_what_is_wrong(tmp_path):
         export_mesh(trimesh.Trimesh(), tmp_path, "face")
     with pytest.raises(ValueError, match="plain file name"):
         export_mesh(mesh, tmp_path, "../face")
+
+
+def test_the_frontal_mask_keeps_the_cap_seen_from_the_front_whole_and_drops_its_steep_rim():
+    depth, mask, on_cap = _cap()
+    x, y = VIEW.pixel_centres()
+    r = np.hypot(*np.meshgrid(x, y))
+    holed = mask.copy()
+    holed[24, 24] = False  # a pixel lost in the middle (the nostril of a face)
+    frontal = frontal_mask(depth, holed, VIEW, max_slope_deg=60.0)
+    slope_deg = np.degrees(np.arctan(r / np.sqrt(np.maximum(R_MM**2 - r**2, 1e-9))))  # the sphere's own slope
+    assert (frontal | ~holed)[slope_deg < 45.0].all()  # the opening smooths the edge between 45 and 60 degrees
+    assert not frontal[on_cap & (slope_deg > 65.0)].any()
+    assert not frontal[~on_cap].any()  # the backdrop is the smaller piece beyond the cap's steep rim
+    assert not frontal[24, 24]  # the mask is kept: the hole is filled in the shape, not invented in the surface
+    mesh = depth_map_mesh(depth, frontal, VIEW)
+    assert _on_sphere(mesh.vertices).all() and (mesh.face_normals[:, 2] > 0).all()
