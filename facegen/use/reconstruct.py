@@ -177,6 +177,7 @@ def reconstruct_case(
     files: dict[str, bytes] = {POSE_FIGURE: pose_figure_png(head)}
     variants, moved, face_masks = [], {}, {}
     viewer_faces: dict[str, tuple[trimesh.Trimesh, np.ndarray | None]] = {}  # the case's one viewer: every face
+    whole_faces: dict[str, trimesh.Trimesh] = {}
     for subject in metadata.variants():
         face_grid = None
         if model.grid is not None:  # a 3D model reads the whole skull as occupancy on its grid
@@ -207,6 +208,8 @@ def reconstruct_case(
             files.update(_mesh_files(scan_mesh, f"{name}/{stem}", frames.scan.name, frames.scan.space))
             files.update(_mesh_files(mesh, f"{name}/{stem}_canonical", CANONICAL_FRAME_NAME, None, CANONICAL_FORMATS))
         viewer_faces[name] = (face, sd)
+        whole_faces[name] = depth_map_mesh(face_depth, rec.mask, model.view,
+                                           max_edge_jump_mm=EDGE_JUMP_PIXELS * model.view.pixel_mm)  # fmt: skip
     space = SkullSpace.load(model_folder)
     skull_depth, skull_mask = reps.skull_depth.depth_mm, reps.skull_depth.mask
     cut_at = head.record.get("field_of_view", {}).get("skull_cut_at")
@@ -218,7 +221,8 @@ def reconstruct_case(
             head_parts = head_files(face, face_sd_mm=spreads.get(name), appearance=appearance)
             files.update({f"{name}/{path}": data for path, data in head_parts.items()})
     landmarks = canonical_landmarks(head.alignment)
-    depths = {name: tissue_depth_table(face, landmarks, model.view) for name, (face, _) in viewer_faces.items()}
+    # tissue depths from the whole depth-map face: the lateral landmarks (zygion, gonion) lie beyond the frontal mesh
+    depths = {name: tissue_depth_table(face, landmarks, model.view) for name, face in whole_faces.items()}
     for name, (face, sd) in viewer_faces.items():
         files.update(_spread_files(name, face, spreads.get(name), scale, no_bone, model.view, head, frames))
         renders = case_renders(face, head.skull, uncertainty_mm=sd, view=model.view,
