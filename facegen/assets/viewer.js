@@ -1,9 +1,11 @@
-// facegen's 3D case viewer on three.js: the shared meshes (the skull) always, one face variant at a time.
-// The page holds the meshes in #viewer-data (base64: float32 vertices, uint32 triangles, uint8 RGB colours).
+// facegen's 3D case viewer on three.js: the shared meshes (the skull) always, one face variant at a time, shown
+// as the reconstructed face or, where the variant has one, as the complete head in one of its colourings.
+// The page holds the meshes in #viewer-data (base64: float32 vertices, uint16 or uint32 triangles as
+// index_bytes says, uint8 RGB colours); a head has its geometry once and one colour array per colouring.
 // Canonical frame: +x the subject's left, +y up, +z forward (toward the camera in the front view), millimetres.
 // The URL hash sets the state, e.g. #variant=F-age30-bmi20&opacity=0.2&colouring=uncertainty&view=profile
 // (variant by name or index, opacity of the face 0-1, colouring skin or uncertainty, view front,
-// three-quarter or profile).
+// three-quarter or profile); surface=head&head=1 shows the complete head in its colouring 1 (index or label).
 // The offline page runs it on its own #viewer-data; the web app imports mountViewer and calls it with the data
 // of a case's viewer.html, on the same panel markup (the ids below), without the URL hash.
 import * as THREE from "three";
@@ -30,18 +32,20 @@ const SRGB_TO_LINEAR = Float32Array.from({ length: 256 }, (_, i) => {
   return c <= 0.04045 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
 });
 
+function linearColours(b64) {  // sRGB bytes to the linear values three.js works in
+  const rgb = decode(b64, Uint8Array), linear = new Float32Array(rgb.length);
+  for (let i = 0; i < rgb.length; i++) linear[i] = SRGB_TO_LINEAR[rgb[i]];
+  return linear;
+}
+
 function buildMesh(spec) {  // one embedded surface as a three.js mesh; its plain and vertex colours kept
   const geometry = new THREE.BufferGeometry();
   geometry.setAttribute("position", new THREE.BufferAttribute(decode(spec.vertices, Float32Array), 3));
-  geometry.setIndex(new THREE.BufferAttribute(decode(spec.faces, Uint32Array), 1));
+  geometry.setIndex(new THREE.BufferAttribute(decode(spec.faces, spec.index_bytes === 2 ? Uint16Array : Uint32Array), 1));
   geometry.computeVertexNormals();
   geometry.computeBoundingSphere();
   const coloured = spec.vertex_colours !== null;
-  if (coloured) {  // sRGB bytes to the linear values three.js works in
-    const rgb = decode(spec.vertex_colours, Uint8Array), linear = new Float32Array(rgb.length);
-    for (let i = 0; i < rgb.length; i++) linear[i] = SRGB_TO_LINEAR[rgb[i]];
-    geometry.setAttribute("color", new THREE.BufferAttribute(linear, 3));
-  }
+  if (coloured) geometry.setAttribute("color", new THREE.BufferAttribute(linearColours(spec.vertex_colours), 3));
   const plain = new THREE.Color().setRGB(spec.colour[0], spec.colour[1], spec.colour[2], THREE.SRGBColorSpace);
   const material = new THREE.MeshStandardMaterial({
     color: plain.clone(), roughness: 0.7, metalness: 0.0, side: THREE.DoubleSide });
@@ -49,6 +53,24 @@ function buildMesh(spec) {  // one embedded surface as a three.js mesh; its plai
   mesh.name = spec.name;
   mesh.userData = { plain, coloured, opacity: spec.opacity, slider: spec.transparency_slider };
   return mesh;
+}
+
+function buildHead(spec) {  // a complete head: its first colouring now, the others decoded when chosen
+  const mesh = buildMesh({ ...spec, opacity: 1, transparency_slider: true,
+    vertex_colours: spec.colourings[0].vertex_colours });
+  Object.assign(mesh.userData, { coloured: false, palette: true, colourings: spec.colourings, shownColouring: 0,
+    linear: spec.colourings.map((_, k) => k === 0 ? mesh.geometry.getAttribute("color").array.slice() : null) });
+  return mesh;
+}
+
+function paintHead(mesh, k) {  // show a head's colouring k (its colour array swapped in place)
+  const u = mesh.userData;
+  if (u.shownColouring === k) return;
+  u.linear[k] = u.linear[k] || linearColours(u.colourings[k].vertex_colours);
+  const colours = mesh.geometry.getAttribute("color");
+  colours.array.set(u.linear[k]);
+  colours.needsUpdate = true;
+  u.shownColouring = k;
 }
 
 function formatValue(value) {
@@ -83,10 +105,16 @@ export function mountViewer(data, { useHash = true } = {}) {
   data.shared.forEach((spec) => shared.add(buildMesh(spec)));
   scene.add(shared);
   const groups = data.variants.map(() => null);
+  const heads = data.variants.map(() => null);  // each variant's complete head, a group of one mesh, once shown
+  const headOf = (i) => (i >= 0 && data.variants[i].head) || null;
+  const anyHead = data.variants.some((v, i) => headOf(i) !== null);
   const sliding = data.shared.concat(...data.variants.map((v) => v.meshes)).filter((m) => m.transparency_slider);
   const anyColours = data.shared.concat(...data.variants.map((v) => v.meshes)).some((m) => m.vertex_colours !== null);
-  const state = { variant: -1, opacity: sliding.length ? sliding[0].opacity : 1, colouring: "skin" };
-  const shownMeshes = () => shared.children.concat(state.variant >= 0 ? groups[state.variant].children : []);
+  const state = { variant: -1, opacity: sliding.length ? sliding[0].opacity : 1, colouring: "skin",
+    surface: "face", head: 0 };
+  const headShown = () => state.surface === "head" && headOf(state.variant) !== null;
+  const shownMeshes = () => shared.children.concat(state.variant < 0 ? []
+    : headShown() ? heads[state.variant].children : groups[state.variant].children);
 
   let pending = false;
   function draw() { renderer.render(scene, camera); }
@@ -99,7 +127,8 @@ export function mountViewer(data, { useHash = true } = {}) {
   function style(mesh) {  // opacity and colouring of one mesh from the page's state
     const u = mesh.userData, material = mesh.material;
     const alpha = u.slider ? state.opacity : u.opacity;
-    const vertexColours = state.colouring === "uncertainty" && u.coloured;
+    // a head's colourings are its natural colours; the uncertainty colouring shows it plain (it has no spread)
+    const vertexColours = u.palette ? state.colouring !== "uncertainty" : state.colouring === "uncertainty" && u.coloured;
     const transparent = alpha < 0.999;
     if (material.vertexColors !== vertexColours || material.transparent !== transparent) material.needsUpdate = true;
     material.vertexColors = vertexColours;
@@ -111,6 +140,13 @@ export function mountViewer(data, { useHash = true } = {}) {
   }
 
   function refresh() {  // after any change of state: meshes, panels, status attributes, a new frame
+    if (headShown() && !heads[state.variant]) {  // a head is built when first shown
+      heads[state.variant] = new THREE.Group().add(buildHead(headOf(state.variant)));
+      scene.add(heads[state.variant]);
+    }
+    groups.forEach((group, i) => { if (group) group.visible = i === state.variant && !headShown(); });
+    heads.forEach((group, i) => { if (group) group.visible = i === state.variant && headShown(); });
+    if (headShown()) paintHead(heads[state.variant].children[0], state.head);
     shownMeshes().forEach(style);
     const shown = $("shown");
     shown.textContent = "Shown:";
@@ -120,9 +156,18 @@ export function mountViewer(data, { useHash = true } = {}) {
       swatch.style.background = "#" + mesh.userData.plain.getHexString(THREE.SRGBColorSpace);
       const alpha = mesh.userData.slider ? state.opacity : mesh.userData.opacity;
       const pct = Math.round(100 * (1 - alpha));
-      shown.append(swatch, mesh.name + (pct > 0 ? " (" + pct + "% transparent)" : ""));
+      const colouring = mesh.userData.palette && state.colouring !== "uncertainty"
+        ? ": " + mesh.userData.colourings[state.head].label : "";
+      shown.append(swatch, mesh.name + colouring + (pct > 0 ? " (" + pct + "% transparent)" : ""));
     });
     const uncertain = state.colouring === "uncertainty";
+    document.querySelectorAll("input[name=surface]").forEach((input) => {
+      input.checked = input.value === (headShown() ? "head" : "face");
+      if (input.value === "head") input.disabled = headOf(state.variant) === null;
+    });
+    $("head-row").hidden = !headShown();
+    document.body.dataset.surface = headShown() ? "head" : "face";
+    document.body.dataset.headColouring = headShown() ? String(state.head) : "";
     $("colour-legend").hidden = !(uncertain && data.legend);
     $("colour-note").hidden = !uncertain || shownMeshes().some((mesh) => mesh.userData.coloured);
     document.body.dataset.variant = state.variant >= 0 ? data.variants[state.variant].name : "";
@@ -137,10 +182,29 @@ export function mountViewer(data, { useHash = true } = {}) {
       data.variants[index].meshes.forEach((spec) => groups[index].add(buildMesh(spec)));
       scene.add(groups[index]);
     }
-    groups.forEach((group, i) => { if (group) group.visible = i === index; });
     state.variant = index;
     $("variant").value = String(index);
+    const head = headOf(index);
+    if (!head || state.head >= head.colourings.length) state.head = 0;
+    $("head-colouring").replaceChildren(...(head ? head.colourings.map((c, k) => new Option(c.label, String(k))) : []));
+    $("head-colouring").value = String(state.head);
+    $("head-note").textContent = head ? head.note : "";
     clearMeasure();
+    refresh();
+  }
+
+  function setSurface(surface) {  // the reconstructed face or the complete head (where the variant has one)
+    if (surface !== "face" && surface !== "head") return;
+    state.surface = surface;
+    clearMeasure();
+    refresh();
+  }
+
+  function setHeadColouring(k) {
+    const head = headOf(state.variant);
+    if (!head || !(k >= 0 && k < head.colourings.length)) return;
+    state.head = k;
+    $("head-colouring").value = String(k);
     refresh();
   }
 
@@ -254,7 +318,12 @@ export function mountViewer(data, { useHash = true } = {}) {
     $("variant-row").hidden = data.variants.length < 2;
     $("variant").addEventListener("change", () => showVariant(Number($("variant").value)));
   }
-  $("slider-row").hidden = !sliding.length;
+  $("surface-row").hidden = !anyHead;
+  document.querySelectorAll("input[name=surface]").forEach((input) => {
+    input.addEventListener("change", () => { if (input.checked) setSurface(input.value); });
+  });
+  $("head-colouring").addEventListener("change", () => setHeadColouring(Number($("head-colouring").value)));
+  $("slider-row").hidden = !sliding.length && !anyHead;
   $("transparency").addEventListener("input", () => setOpacity(1 - Number($("transparency").value) / 100));
   $("colouring-row").hidden = !anyColours;
   document.querySelectorAll("input[name=colouring]").forEach((input) => {
@@ -278,6 +347,12 @@ export function mountViewer(data, { useHash = true } = {}) {
     if (wanted !== null) {
       const named = data.variants.findIndex((variant) => variant.name === wanted);
       showVariant(named >= 0 ? named : /^[0-9]+$/.test(wanted) ? Number(wanted) : -1);
+    }
+    if (params.has("surface")) setSurface(params.get("surface"));
+    const colouring = params.get("head"), head = headOf(state.variant);
+    if (colouring !== null && head) {
+      const named = head.colourings.findIndex((c) => c.label === colouring);
+      setHeadColouring(named >= 0 ? named : /^[0-9]+$/.test(colouring) ? Number(colouring) : -1);
     }
     const opacity = Number(params.get("opacity") ?? NaN);
     if (Number.isFinite(opacity)) setOpacity(opacity);

@@ -65,6 +65,9 @@ def synth(
     grid: Annotated[str, typer.Option(help="Voxel grid: N or NXxNYxNZ over a 256 mm cube.")] = "128",
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = min(2, os.cpu_count() or 1),
     overwrite: Annotated[bool, typer.Option(help=OVERWRITE_HELP)] = False,
+    skull_variation: Annotated[str, typer.Option(
+        help="standard (the template's ICT shape modes) or wide (published craniometric variation, asymmetry, "
+             "tooth loss, orbit walls and spine, scanner resolution and noise).")] = "standard",
 ) -> None:
     """Generate synthetic skull/face heads with known ground truth and write them as a dataset."""
     from facegen.data.dataset.writer import write_synthetic_dataset
@@ -77,7 +80,7 @@ def synth(
             task = bar.add_task("synthesising heads", total=n)
             card = write_synthetic_dataset(
                 out, n=n, seed=seed, spec=spec, ct=ct, workers=workers, overwrite=overwrite,
-                on_subject=lambda _: bar.advance(task),
+                on_subject=lambda _: bar.advance(task), skull_variation=skull_variation,
             )  # fmt: skip
     except (FileExistsError, ValueError) as exc:
         _fail(str(exc))

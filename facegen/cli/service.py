@@ -51,27 +51,28 @@ def serve(
     data: DataOption,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(min=0, help="Queue consumers run inside this process (0: none).")] = 1,
+    workers: Annotated[int, typer.Option(min=0, help="Queue worker processes started with the server (0: none).")] = 1,
 ) -> None:
-    """Run the web service (API v1) with `workers` embedded queue consumers."""
+    """Run the web service (API v1) and `workers` queue worker processes (children that stop with it)."""
     import uvicorn
 
     from facegen.service.app import create_app
     from facegen.service.queue import build_queue
+    from facegen.service.sweep import Sweeper
+    from facegen.service.workers import WorkerProcesses
 
     settings = _settings(data)
     queue = build_queue(settings)
     app = create_app(settings, queue)
     _requeue(settings, queue)
-    consumer = queue.consumer(workers) if workers else None
-    if consumer is not None:
-        consumer.start()  # worker threads; uvicorn below takes over the signal handlers
+    children = WorkerProcesses(settings.data, workers).start()  # from the main thread: they die with it
+    sweeper = Sweeper(settings, queue.submit, also=children.revive).start()  # dead workers' cases, dead children
     console.print(f"facegen serving {settings.data} on http://{host}:{port} with {workers} queue worker(s)")
     try:
         uvicorn.run(app, host=host, port=port, log_level=os.environ.get("FACEGEN_LOG_LEVEL", "warning"))
     finally:
-        if consumer is not None:
-            consumer.stop(graceful=True)
+        sweeper.stop()
+        children.stop()
 
 
 def worker(
@@ -81,13 +82,22 @@ def worker(
     """Run queue consumers only (more workers for a running service; same --data and configuration)."""
     from facegen.service.database import migrate
     from facegen.service.queue import build_queue
+    from facegen.service.sweep import Sweeper
+    from facegen.service.workers import die_with_parent
 
+    child = die_with_parent()  # a worker of `facegen serve`, which re-queues and sweeps for it
     settings = _settings(data)
     migrate(settings)
     console.print(f"facegen worker on {settings.data} with {workers} consumer thread(s)")
     queue = build_queue(settings)
-    _requeue(settings, queue)
-    queue.consumer(workers).run()
+    if not child:
+        _requeue(settings, queue)
+    sweeper = None if child else Sweeper(settings, queue.submit).start()
+    try:
+        queue.consumer(workers).run()
+    finally:
+        if sweeper is not None:
+            sweeper.stop()
 
 
 @tenant_app.command("create")

@@ -9,7 +9,7 @@ from facegen.service.database import migrate, session_factory
 from facegen.service.keys import server_secret
 from facegen.service.middleware import BodyLimit, SecurityHeaders
 from facegen.service.queue import JobQueue, build_queue
-from facegen.service.routers import audit, cases, health, web
+from facegen.service.routers import audit, cases, health, me, web
 from facegen.service.settings import Settings
 
 DESCRIPTION = "Forensic craniofacial reconstruction as a service: upload a skull, get the face."
@@ -26,7 +26,7 @@ def create_app(settings: Settings, queue: JobQueue | None = None) -> FastAPI:
     app.state.sessions = session_factory(settings)
     app.state.secret = server_secret(settings.secret_file)
     app.state.queue = queue or build_queue(settings)
-    for module in (health, cases, audit, web):
+    for module in (health, cases, audit, me, web):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD)
     app.add_middleware(SecurityHeaders)  # outermost: the 413 of the body limit carries the headers too

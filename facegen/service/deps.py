@@ -10,8 +10,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from facegen.service.keys import Role
+from facegen.service.ratelimit import take
 from facegen.service.tenancy import Caller, Scope, authenticate
 
+AUTH_RESPONSES: dict[int | str, dict] = {
+    401: {"description": "No API key, or an unknown one."},
+    403: {"description": "The key's role may not do this."},
+    429: {"description": "Over the key's rate limit; `Retry-After` says in how many seconds to try again."},
+}
+"""The answers every keyed endpoint may give besides its own, for the OpenAPI document."""
 bearer = HTTPBearer(auto_error=False, description="An API key from `facegen admin key create`.")
 
 
@@ -26,15 +33,29 @@ def get_caller(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     session: Annotated[Session, Depends(get_session)],
 ) -> Caller:
-    """The caller of a request from its bearer key; 401 without a valid one."""
+    """The caller of a request from its bearer key; 401 without a valid one (refused before the database when no key
+    is sent), 429 once the key (or, for unknown keys, the client's address) is over the rate limit."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise HTTPException(401, "send your API key as 'Authorization: Bearer KEY'",
                             headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    limit = request.app.state.settings.rate_limit
     with session.begin():
         caller = authenticate(session, request.app.state.secret, credentials.credentials)
+        bucket = f"key:{caller.key_id}" if caller is not None else f"ip:{_address(request)}"
+        refused = take(session, bucket, limit)  # unknown keys count against the caller's address
+    if refused is not None:
+        whose = "this key" if caller is not None else "unknown keys from your address"
+        raise HTTPException(429, f"too many requests: {whose} may make {limit.describe()}; retry in "
+                                 f"{refused.retry_after_seconds} s",
+                            headers={"Retry-After": str(refused.retry_after_seconds)})  # fmt: skip
     if caller is None:
         raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
     return caller
+
+
+def _address(request: Request) -> str:
+    """The client's address (the proxy's, unless uvicorn trusts its forwarded headers)."""
+    return request.client.host if request.client is not None else "unknown"
 
 
 def require(role: Role) -> Callable[[Caller], Caller]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import sys
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -23,6 +25,7 @@ WORKER_ACTOR = "worker"
 def run_case(settings: Settings, case_id: str) -> str:
     """Reconstruct case `case_id` and record the outcome; its final status ('skipped' when the case is deleted,
     finished, or running under a live worker: a duplicate message never runs a case twice)."""
+    lower_thread_priority(settings.job_nice)
     store = CaseStore(settings.data)
     claimed = claim(settings, case_id)
     if claimed is None:
@@ -55,6 +58,19 @@ def _notify(settings: Settings, tenant_id: int, case_id: str) -> None:
         logging.getLogger(__name__).exception("webhook delivery for case %s crashed", case_id)
 
 
+def lower_thread_priority(nice: int) -> None:
+    """Run this thread (and the threads it starts) at `nice`, so that the API answers first when cases keep every
+    core busy; Linux only, where the nice value is a thread's own (elsewhere it would slow the whole server)."""
+    if nice <= 0 or sys.platform != "linux":
+        return
+    thread = threading.get_native_id()
+    try:
+        if os.getpriority(os.PRIO_PROCESS, thread) < nice:
+            os.setpriority(os.PRIO_PROCESS, thread, nice)
+    except OSError:  # not allowed here (a sandbox): the case runs at the usual priority
+        logging.getLogger(__name__).warning("could not lower the priority of job thread %d", thread)
+
+
 def claim(settings: Settings, case_id: str) -> tuple[int, str, float | None, str, bool] | None:
     """Mark a queued (or interrupted) case running, atomically; its tenant, metadata and whether to keep the upload,
     or None when it is not this worker's to run."""
@@ -82,11 +98,36 @@ def requeue_interrupted(settings: Settings, submit: Callable[[str], None]) -> li
     return ids
 
 
+def requeue_stale(settings: Settings, submit: Callable[[str], None]) -> list[str]:
+    """Queue again every case running under a worker silent for longer than the stale time (the worker died); each
+    is set back to queued first, so that of several sweeping processes exactly one queues it. Their ids."""
+    silent = _silent(settings)
+    with session_factory(settings)() as session:
+        found = list(session.execute(select(Case.id, Case.tenant_id).where(silent).order_by(Case.created_at)))
+    requeued = []
+    for case_id, tenant_id in found:
+        with session_factory(settings).begin() as session:
+            taken = session.execute(
+                update(Case).where(Case.id == case_id, silent).values(status="queued", progress=0.0, heartbeat_at=None)
+            ).rowcount
+            if taken == 1:
+                audit.record(session, tenant_id=tenant_id, actor=WORKER_ACTOR, action="case.requeue", case_id=case_id,
+                             detail=f"its worker was silent for more than {settings.stale_seconds} s")  # fmt: skip
+        if taken == 1:
+            submit(case_id)
+            requeued.append(case_id)
+    return requeued
+
+
+def _silent(settings: Settings) -> ColumnElement[bool]:
+    """Cases running under a worker that has not reported for longer than the stale time."""
+    cutoff = utc_now() - timedelta(seconds=settings.stale_seconds)
+    return and_(Case.status == "running", or_(Case.heartbeat_at.is_(None), Case.heartbeat_at < cutoff))
+
+
 def _runnable(settings: Settings) -> ColumnElement[bool]:
     """Cases a worker may take: queued, or running under a worker silent for longer than the stale time."""
-    cutoff = utc_now() - timedelta(seconds=settings.stale_seconds)
-    silent = or_(Case.heartbeat_at.is_(None), Case.heartbeat_at < cutoff)
-    return or_(Case.status == "queued", and_(Case.status == "running", silent))
+    return or_(Case.status == "queued", _silent(settings))
 
 
 class _Heartbeat:

@@ -79,3 +79,13 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class RateBucket(Base):
+    """A token bucket of the rate limit: `key` is 'key:<id>' for an API key or 'ip:<address>' for a caller with an
+    unknown key; `tokens` is what was left at `updated` (seconds since the epoch)."""
+
+    __tablename__ = "rate_buckets"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated: Mapped[float] = mapped_column(Float)

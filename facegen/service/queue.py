@@ -11,6 +11,9 @@ from huey.consumer import Consumer
 from facegen.service.settings import Settings
 
 TASK_NAME = "facegen.reconstruct_case"
+POLL_MAX_SECONDS = 0.1
+"""The longest an idle worker waits before it looks at the SQLite queue again (Huey's default, 10 s, would delay a
+case submitted after a quiet spell by up to 10 s)."""
 
 
 @dataclass(frozen=True)
@@ -25,8 +28,10 @@ class JobQueue:
         self.reconstruct_case(case_id)
 
     def consumer(self, workers: int) -> Consumer:
-        """A consumer running `workers` threads (started by `facegen serve` or `facegen worker`)."""
-        return self.huey.create_consumer(workers=workers, worker_type="thread", periodic=False, shutdown_timeout=30)
+        """A consumer running `workers` threads (in `facegen worker`, as `facegen serve` starts it too); an idle
+        thread looks at a polled queue (SQLite) at least every POLL_MAX_SECONDS (Redis hands messages over at once)."""
+        return self.huey.create_consumer(workers=workers, worker_type="thread", periodic=False, shutdown_timeout=30,
+                                         initial_delay=0.1, backoff=1.15, max_delay=POLL_MAX_SECONDS)  # fmt: skip
 
 
 def build_queue(settings: Settings) -> JobQueue:

@@ -57,3 +57,11 @@ class AuditLog(BaseModel):
     events: list[AuditEventOut]
     verified: bool
     problems: list[str]
+
+
+class Me(BaseModel):
+    """Who a key is: its tenant, its role (viewer, examiner or admin) and its printable prefix."""
+
+    tenant: str
+    role: Literal["viewer", "examiner", "admin"]
+    key_prefix: str

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from facegen.service.ratelimit import RateLimit
 
 ENV_PREFIX = "FACEGEN_"
 MB = 1024 * 1024
@@ -29,6 +32,14 @@ class Settings:
     max_compression_ratio: float = 200.0
     stale_seconds: int = 120
     """A running case whose worker has not reported for this long was interrupted and is run again."""
+    job_nice: int = 10
+    """The nice value jobs run at (0: as the server): status calls stay quick while cases keep every core busy."""
+    sweep_seconds: float = 30.0
+    """How often every server and worker looks for such interrupted cases and queues them again."""
+    rate_per_minute: float = 600.0
+    """Requests a minute each API key may make on average (0: no limit); unknown keys count per client address."""
+    rate_burst: int = 120
+    """Requests a key may make at once before the average applies."""
     keep_uploads: bool = False
     """Keep the original upload beside the case (personal data: off unless an institution turns it on)."""
     webhook_tries: int = 5
@@ -41,6 +52,11 @@ class Settings:
     def resolved_database_url(self) -> str:
         """The database URL: the configured one, else SQLite (WAL) under `data`."""
         return self.database_url or f"sqlite:///{self.data / 'facegen.db'}"
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        """The per-key rate limit."""
+        return RateLimit(self.rate_per_minute, self.rate_burst)
 
     @property
     def cases_dir(self) -> Path:
@@ -69,7 +85,7 @@ def _int(name: str, default: int) -> int:
         raise ValueError(f"{ENV_PREFIX}{name}={text!r} must be a whole number") from None
 
 
-def _float(name: str, default: float) -> float:
+def _float(name: str, default: float, unit: str = "a number of seconds") -> float:
     text = os.environ.get(ENV_PREFIX + name)
     if text is None:
         return default
@@ -77,8 +93,8 @@ def _float(name: str, default: float) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value >= 0:
-        raise ValueError(f"{ENV_PREFIX}{name}={text!r} must be a number of seconds, 0 or more")
+    if not (value >= 0 and math.isfinite(value)):
+        raise ValueError(f"{ENV_PREFIX}{name}={text!r} must be {unit}, 0 or more")
     return value
 
 
@@ -104,6 +120,10 @@ def load_settings(data: Path | str | None = None) -> Settings:
         max_archive_members=_int("MAX_ARCHIVE_MEMBERS", 5000),
         max_unpacked_bytes=_int("MAX_UNPACKED_MB", 2048) * MB,
         stale_seconds=_int("STALE_SECONDS", 120),
+        sweep_seconds=max(_float("SWEEP_SECONDS", 30.0), 0.1),
+        job_nice=min(max(_int("JOB_NICE", 10), 0), 19),
+        rate_per_minute=_float("RATE_LIMIT", 600.0, "a number of requests a minute"),
+        rate_burst=max(_int("RATE_BURST", 120), 1),
         keep_uploads=_flag("KEEP_UPLOADS"),
         webhook_tries=max(_int("WEBHOOK_TRIES", 5), 1),
         webhook_backoff_seconds=_float("WEBHOOK_BACKOFF_SECONDS", 2.0),

@@ -44,7 +44,7 @@ from facegen.use.face_mesh import (
     to_scan_coordinates,
 )
 from facegen.use.head.appearance import Appearance
-from facegen.use.head.files import head_files
+from facegen.use.head.files import HeadResult, head_result
 from facegen.use.pose import POSE_FIGURE, canonical_landmarks, check_pose, pose_figure_png, pose_record
 from facegen.use.renders import case_renders
 from facegen.use.tissue_depths import PUBLISHED_SOURCE, TISSUE_DEPTH_MEASURE, tissue_depth_table
@@ -215,11 +215,12 @@ def reconstruct_case(
     cut_at = head.record.get("field_of_view", {}).get("skull_cut_at")
     missing, no_bone = missing_bone(space, skull_depth, skull_mask, model.view, cut_at=cut_at)
     spreads, scale = case_spreads(viewer_faces, model.view)
+    heads: dict[str, HeadResult] = {}  # each face's complete head: its files, and what the viewer shows
     if complete_head:  # the full head in one standard topology, per face, coloured by what DNA says (if given)
         appearance = None if phenotype is None else Appearance.from_dict(phenotype.summary(), source="HIrisPlex")
         for name, (face, _) in viewer_faces.items():
-            head_parts = head_files(face, face_sd_mm=spreads.get(name), appearance=appearance)
-            files.update({f"{name}/{path}": data for path, data in head_parts.items()})
+            heads[name] = head_result(face, face_sd_mm=spreads.get(name), appearance=appearance)
+            files.update({f"{name}/{path}": data for path, data in heads[name].files.items()})
     landmarks = canonical_landmarks(head.alignment)
     # tissue depths from the whole depth-map face: the lateral landmarks (zygion, gonion) lie beyond the frontal mesh
     depths = {name: tissue_depth_table(face, landmarks, model.view) for name, face in whole_faces.items()}
@@ -228,7 +229,7 @@ def reconstruct_case(
         renders = case_renders(face, head.skull, uncertainty_mm=sd, view=model.view,
                                uncertainty_max_mm=scale.max_mm if scale else None, no_bone=no_bone)  # fmt: skip
         files.update({f"{name}/{picture}.png": png for picture, png in renders.items()})
-    files["viewer.html"] = _viewer_bytes(head.skull, viewer_faces, spreads, scale, model_label)
+    files["viewer.html"] = _viewer_bytes(head.skull, viewer_faces, spreads, scale, model_label, heads)
     files["skull_depth_mm.npy"] = _npy_bytes(reps.skull_depth.depth_mm)
     scan_skull = to_scan_coordinates(head.skull, head.alignment.to_canonical, patient_axes=head.frame.axes)
     files.update(_mesh_files(scan_skull, "skull", frames.scan.name, frames.scan.space))
@@ -325,10 +326,10 @@ def _mesh_files(
 
 def _viewer_bytes(
     skull: trimesh.Trimesh, faces: dict[str, tuple[trimesh.Trimesh, np.ndarray | None]],
-    spreads: dict[str, np.ndarray], scale: SpreadScale | None, model_label: str,
+    spreads: dict[str, np.ndarray], scale: SpreadScale | None, model_label: str, heads: dict[str, HeadResult],
 ) -> bytes:
     """The case's one viewer page: the skull, and each variant's face (coloured by its spread where it has one,
-    on one scale for the whole case)."""
+    on one scale for the whole case) or its complete head in each colouring."""
     legend = None if scale is None else ColourLegend(SPREAD_TITLE, "mm", 0.0, scale.max_mm, scale.stops())
     variants = {name: [ViewerMesh("Face", face, SKIN, 0.5, True,
                                   None if scale is None or name not in spreads else scale.colours(spreads[name]))]
@@ -336,8 +337,9 @@ def _viewer_bytes(
     caption = (f"Approximation to aid identification, not an identification; model {model_label}, trained on "
                "synthetic data")
     title = f"Case: skull and {len(faces)} reconstructed face{'s' if len(faces) != 1 else ''}"
-    return render_viewer([ViewerMesh("Skull", skull, BONE, 1.0, False)], variants=variants, title=title,
-                         caption=caption, legend=legend).encode()  # fmt: skip
+    viewer_heads = {name: result.viewer_head() for name, result in heads.items()}
+    return render_viewer([ViewerMesh("Skull", skull, BONE, 1.0, False)], variants=variants, heads=viewer_heads,
+                         title=title, caption=caption, legend=legend).encode()  # fmt: skip
 
 
 

@@ -2,8 +2,10 @@
 
 The skull (shared meshes) is always shown and a menu picks one face variant; the face's transparency, its
 colouring (skin or per-vertex values such as the uncertainty, with a colour bar) and the view can be set,
-and two clicked points give a distance in mm. three.js comes from npm (`three`, vendored unchanged under
-`facegen/assets/vendor/three/`) and is inlined into every page, so the page runs from file:// offline.
+and two clicked points give a distance in mm. A variant may also carry a complete head (`ViewerHead`): one
+geometry with several vertex colourings (e.g. one per predicted eye and hair colour), shown instead of the
+face. three.js comes from npm (`three`, vendored unchanged under `facegen/assets/vendor/three/`) and is
+inlined into every page, so the page runs from file:// offline.
 """
 
 from __future__ import annotations
@@ -81,6 +83,37 @@ class ViewerMesh:
 
 
 @dataclass(frozen=True)
+class ViewerHead:
+    """A complete head the page can show instead of a variant's face: one `mesh` (mm) and its `colourings`,
+    {label: (N, 3) uint8 RGB per vertex}, the first shown at start; `colour` (RGB 0-1) where no colouring applies
+    (the "uncertainty" colouring: the head has no spread values); `note` says what the head is."""
+
+    mesh: trimesh.Trimesh
+    colourings: dict[str, np.ndarray]
+    name: str = "Complete head"
+    colour: tuple[float, float, float] = SKIN
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.mesh.vertices) == 0 or len(self.mesh.faces) == 0:
+            raise ValueError(f"viewer head {self.name!r} is empty")
+        if not np.isfinite(self.mesh.vertices).all():
+            raise ValueError(f"viewer head {self.name!r} has non-finite vertices")
+        _check_rgb(tuple(self.colour), f"viewer head {self.name!r}")
+        if not self.colourings:
+            raise ValueError(f"viewer head {self.name!r} needs at least one colouring")
+        checked = {}
+        for label, colours in self.colourings.items():
+            colours = np.asarray(colours)
+            if not label.strip() or colours.dtype != np.uint8 or colours.shape != (len(self.mesh.vertices), 3):
+                raise ValueError(f"viewer head {self.name!r}: colouring {label!r} must be named and uint8 RGB "
+                                 f"({len(self.mesh.vertices)}, 3), got {colours.dtype} {colours.shape}")  # fmt: skip
+            checked[label] = colours.copy()
+            checked[label].setflags(write=False)
+        object.__setattr__(self, "colourings", checked)
+
+
+@dataclass(frozen=True)
 class ColourLegend:
     """The key of the vertex colouring: a colour bar through `stops` (RGB in 0-1) from `min_value` to
     `max_value` in `units`, under `title` (e.g. "spread of the face (SD, mm)")."""
@@ -113,19 +146,39 @@ def _b64(array: np.ndarray, dtype: str) -> str:
     return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode("ascii")
 
 
+def _geometry_payload(name: str, mesh: trimesh.Trimesh) -> dict[str, object]:
+    """A surface's float32 vertices and its triangles, as uint16 indices where the vertices allow (half the
+    bytes), else uint32; `index_bytes` says which."""
+    faces = np.asarray(mesh.faces)
+    if faces.min() < 0 or faces.max() >= len(mesh.vertices):
+        raise ValueError(f"viewer mesh {name!r} has face indices outside its vertices")
+    index_bytes = 2 if len(mesh.vertices) <= 2**16 else 4
+    return {"vertices": _b64(mesh.vertices, "<f4"), "faces": _b64(faces, f"<u{index_bytes}"),
+            "index_bytes": index_bytes}  # fmt: skip
+
+
 def _mesh_payload(item: ViewerMesh) -> dict[str, object]:
     """One mesh as the page reads it: colour, opacity and base64 arrays."""
-    faces = np.asarray(item.mesh.faces)
-    if faces.min() < 0 or faces.max() >= len(item.mesh.vertices):
-        raise ValueError(f"viewer mesh {item.name!r} has face indices outside its vertices")
     return {
         "name": item.name,
         "colour": [round(float(c), 4) for c in item.colour],
         "opacity": round(float(item.opacity), 4),
         "transparency_slider": item.transparency_slider,
-        "vertices": _b64(item.mesh.vertices, "<f4"),
-        "faces": _b64(faces, "<u4"),
+        **_geometry_payload(item.name, item.mesh),
         "vertex_colours": None if item.vertex_colours is None else _b64(item.vertex_colours, "u1"),
+    }
+
+
+def _head_payload(head: ViewerHead) -> dict[str, object]:
+    """A complete head as the page reads it: the geometry once, then one colour array per colouring. Its opacity
+    follows the face's transparency slider."""
+    return {
+        "name": head.name,
+        "colour": [round(float(c), 4) for c in head.colour],
+        "note": head.note,
+        **_geometry_payload(head.name, head.mesh),
+        "colourings": [{"label": label, "vertex_colours": _b64(colours, "u1")}
+                       for label, colours in head.colourings.items()],  # fmt: skip
     }
 
 
@@ -151,21 +204,26 @@ def render_viewer(
     shared: list[ViewerMesh],
     *,
     variants: dict[str, list[ViewerMesh]] | None = None,
+    heads: dict[str, ViewerHead] | None = None,
     title: str,
     caption: str,
     legend: ColourLegend | None = None,
 ) -> str:
     """The viewer page as text: `shared` always shown, one of `variants` (by name; the first at start) beside
-    them, three.js inlined; same meshes, same text."""
-    variants = dict(variants or {})
+    them, `heads` (by variant name) to show instead of a variant's face, three.js inlined; same meshes, same text."""
+    variants, heads = dict(variants or {}), dict(heads or {})
     for name, meshes in variants.items():
         if not name or not meshes:
             raise ValueError(f"viewer variant {name!r} needs a name and at least one mesh")
+    if set(heads) - set(variants):
+        unknown = sorted(set(heads) - set(variants))
+        raise ValueError(f"heads given for no variant: {unknown}; the variants are {list(variants)}")
     every = [*shared, *(item for meshes in variants.values() for item in meshes)]
     if not every:
         raise ValueError("the viewer needs at least one mesh")
     if legend is None and any(item.vertex_colours is not None for item in every):
         raise ValueError("meshes with vertex colours need a ColourLegend saying what the colours mean")
+    # the view frames the skull and faces (a head's neck and shoulders may reach the edge): the same view as without
     points = np.concatenate([np.asarray(item.mesh.vertices, np.float64) for item in every])
     low, high = points.min(axis=0), points.max(axis=0)
     payload = {
@@ -174,7 +232,8 @@ def render_viewer(
         "radius": round(max(1e-3, float(np.linalg.norm(high - low)) / 2), 4),
         "views": {"front": FRONT_YAW_DEG, "three-quarter": THREE_QUARTER_YAW_DEG, "profile": PROFILE_YAW_DEG},
         "shared": [_mesh_payload(item) for item in shared],
-        "variants": [{"name": name, "meshes": [_mesh_payload(item) for item in meshes]}
+        "variants": [{"name": name, "meshes": [_mesh_payload(item) for item in meshes],
+                      "head": _head_payload(heads[name]) if name in heads else None}
                      for name, meshes in variants.items()],  # fmt: skip
         "legend": None if legend is None else legend.payload(),
     }
@@ -197,12 +256,13 @@ def write_viewer(
     shared: list[ViewerMesh],
     *,
     variants: dict[str, list[ViewerMesh]] | None = None,
+    heads: dict[str, ViewerHead] | None = None,
     title: str,
     caption: str,
     legend: ColourLegend | None = None,
 ) -> Path:
     """Write the viewer page to `path` atomically; it opens offline in any WebGL browser."""
     path = Path(path)
-    text = render_viewer(shared, variants=variants, title=title, caption=caption, legend=legend)
+    text = render_viewer(shared, variants=variants, heads=heads, title=title, caption=caption, legend=legend)
     write_bytes_atomic(path, text.encode("utf-8"))
     return path

@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +61,13 @@ class Server:
         headers = {"Authorization": f"Bearer {self.keys[key]}"} if key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60.0)
 
+    def add_tenant(self, name: str, *roles: str) -> None:
+        """Create tenant `name` and a key per role, kept in `keys` as '<name>-<role>'."""
+        self.facegen("admin", "tenant", "create", name)
+        for role in roles:
+            out = self.facegen("admin", "key", "create", "--tenant", name, "--role", role)
+            self.keys[f"{name}-{role}"] = out.strip().splitlines()[-1]
+
     def facegen(self, *args: str) -> str:
         """Run a facegen command against this server's data; its stdout."""
         done = subprocess.run([sys.executable, "-m", "facegen.cli.main", *args, "--data", str(self.data)],
@@ -69,10 +77,18 @@ class Server:
 
     def start(self) -> None:
         """Start the server and wait until /healthz answers."""
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the server process (without waiting for it: several can start side by side)."""
         command = [sys.executable, "-m", "facegen.cli.main", "serve", "--data", str(self.data), "--port",
                    str(self.port), "--workers", str(self.workers)]  # fmt: skip
         handle = self.log.open("a")
         self.process = subprocess.Popen(command, env=self.env, stdout=handle, stderr=subprocess.STDOUT)
+
+    def wait_ready(self) -> None:
+        """Wait until the launched server's /healthz answers."""
         deadline = time.monotonic() + READY_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -130,32 +146,54 @@ def _postgres_redis(run: str) -> tuple[dict[str, str], callable]:
     return env, clean
 
 
-@pytest.fixture(scope="session", params=["embedded", "postgres+redis"])
+BACKENDS = ["embedded", "postgres+redis"]
+"""Every test that starts servers runs on each: SQLite and the SQLite queue, or PostgreSQL and Redis."""
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without FACEGEN_* settings (but the model cache), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGEN_") or k == "FACEGEN_CACHE"}
+    return env | extra
+
+
+@contextmanager
+def backend_env(name: str) -> Iterator[dict[str, str]]:
+    """The FACEGEN_* variables of a fresh backend `name` (none for the embedded one; a new PostgreSQL database and
+    Redis queue name, removed afterwards); skips the test where PostgreSQL or Redis is not reachable."""
+    if name == "embedded":
+        yield {}
+        return
+    if not (reachable(POSTGRES) and reachable(REDIS)):
+        pytest.skip("PostgreSQL (127.0.0.1:5432) or Redis (127.0.0.1:6379) is not reachable")
+    extra, clean = _postgres_redis(uuid.uuid4().hex[:10])
+    try:
+        yield extra
+    finally:
+        clean()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> Iterator[dict[str, str]]:
+    """A fresh backend per test, as FACEGEN_* variables (see `backend_env`)."""
+    with backend_env(request.param) as extra:
+        yield extra
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
 def server(request, case_model_run, tmp_path_factory) -> Iterator[Server]:
     """`facegen serve` on a fresh data folder, with tenants a and b and a key per role (a) and examiner/admin (b)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGEN_") or k == "FACEGEN_CACHE"}
-    env |= {"FACEGEN_MODEL": str(case_model_run), "FACEGEN_MAX_UPLOAD_MB": "8", "FACEGEN_MAX_UNPACKED_MB": "4",
-            "FACEGEN_MAX_ARCHIVE_MEMBERS": "20"}  # fmt: skip
-    clean = None
-    if request.param == "postgres+redis":
-        if not (reachable(POSTGRES) and reachable(REDIS)):
-            pytest.skip("PostgreSQL (127.0.0.1:5432) or Redis (127.0.0.1:6379) is not reachable")
-        extra, clean = _postgres_redis(uuid.uuid4().hex[:10])
-        env |= extra
-    folder = tmp_path_factory.mktemp(f"service-{request.param.replace('+', '-')}")
-    server = Server(folder / "data", env, free_port(), folder / "serve.log")
-    try:
-        server.facegen("admin", "tenant", "create", "a")
-        server.facegen("admin", "tenant", "create", "b")
-        for tenant, role in [("a", "admin"), ("a", "examiner"), ("a", "viewer"), ("b", "admin"), ("b", "examiner")]:
-            out = server.facegen("admin", "key", "create", "--tenant", tenant, "--role", role)
-            server.keys[f"{tenant}-{role}"] = out.strip().splitlines()[-1]
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        if clean is not None:
-            clean()
+    with backend_env(request.param) as extra:
+        env = clean_env(FACEGEN_MODEL=str(case_model_run), FACEGEN_MAX_UPLOAD_MB="8", FACEGEN_MAX_UNPACKED_MB="4",
+                        FACEGEN_MAX_ARCHIVE_MEMBERS="20", **extra)  # fmt: skip
+        folder = tmp_path_factory.mktemp(f"service-{request.param.replace('+', '-')}")
+        server = Server(folder / "data", env, free_port(), folder / "serve.log")
+        try:
+            server.add_tenant("a", "admin", "examiner", "viewer")
+            server.add_tenant("b", "admin", "examiner")
+            server.start()
+            yield server
+        finally:
+            server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -61,12 +61,16 @@ def test_keys_and_roles_are_enforced(server: Server, done_case, skull_upload):
         answer = client.get("/v1/cases", headers={"Authorization": "Bearer fgk_not-a-key"})
         assert answer.status_code == 401 and "unknown API key" in answer.json()["detail"]
     with server.client("a-viewer") as client:
+        me = client.get("/v1/me").json()
+        assert me == {"tenant": "a", "role": "viewer", "key_prefix": server.keys["a-viewer"][:10]}
         answer = client.post("/v1/cases", files=skull_upload, data=FORM)
         assert answer.status_code == 403 and "viewer" in answer.json()["detail"]
         assert client.delete(f"/v1/cases/{done_case['id']}").status_code == 403
         assert client.get("/v1/audit").status_code == 403
     with server.client("a-examiner") as client:
         assert client.get("/v1/audit").status_code == 403
+    with server.client("b-admin") as client:
+        assert client.get("/v1/me").json()["tenant"] == "b" and client.get("/v1/me").json()["role"] == "admin"
 
 
 def test_answers_carry_security_headers_and_no_cors(server: Server):

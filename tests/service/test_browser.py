@@ -92,6 +92,11 @@ def test_sign_in_upload_follow_and_open_a_case_in_3d(server: Server, browser, sk
     page.click("#sign-in button[type=submit]")
     page.wait_for_selector("#cases-page", state="visible")
     assert page.evaluate("sessionStorage.getItem('facegen.key')") == server.keys["a-examiner"]
+    assert page.inner_text("#who") == "signed in: examiner, a" and page.locator("#upload").is_visible()
+    with server.client("a-viewer") as client:
+        before = len(client.get("/v1/cases").json()["cases"])  # other tests of the session may have made some
+    if before:
+        page.wait_for_selector(f"#cases tbody tr >> nth={before - 1}")  # the list has loaded
 
     scan_name, scan_bytes, _ = skull_upload["scan"]
     lm_name, lm_bytes, _ = skull_upload["landmarks"]
@@ -100,7 +105,7 @@ def test_sign_in_upload_follow_and_open_a_case_in_3d(server: Server, browser, sk
     page.click("#upload button[type=submit]")
     page.wait_for_selector("#upload-error:not(:empty)")
     assert "422" in page.inner_text("#upload-error") and "BMI" in page.inner_text("#upload-error")
-    assert page.locator("#cases tbody tr").count() == 0
+    assert page.locator("#cases tbody tr").count() == before
     errors.clear()
 
     page.set_input_files("input[name=scan]", {"name": scan_name, "mimeType": "model/ply", "buffer": scan_bytes})
@@ -109,7 +114,7 @@ def test_sign_in_upload_follow_and_open_a_case_in_3d(server: Server, browser, sk
     page.fill("input[name=age]", UPLOAD["age"])
     page.fill("input[name=bmi]", UPLOAD["bmi"])
     page.click("#upload button[type=submit]")
-    page.wait_for_selector("#cases tbody tr")
+    page.wait_for_selector(f"#cases tbody tr >> nth={before}")  # the new case is in the list, first
     assert page.inner_text("#upload-error") == ""
     row = page.locator("#cases tbody tr").first
     case_id = row.get_attribute("data-case-id")
@@ -170,4 +175,48 @@ def test_sign_in_upload_follow_and_open_a_case_in_3d(server: Server, browser, sk
     assert not errors, f"the page reported errors: {errors}"
     outside = [r for r in requests if not r.split(" ", 1)[1].startswith((server.url, "blob:", "data:"))]
     assert not outside, f"the app asked elsewhere for {outside}"
+    page.close()
+
+
+def _sign_in(page, server: Server, key: str) -> None:
+    page.goto(server.url + "/#/")
+    page.fill("#key", server.keys[key])
+    page.click("#sign-in button[type=submit]")
+    page.wait_for_selector("#cases-page", state="visible")
+
+
+def test_a_viewer_gets_no_upload_form_nor_delete_and_an_examiner_deletes_after_confirming(server: Server, browser):
+    broken = b"ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nend_header\n"  # accepted, fails at once
+    with server.client("a-examiner") as client:
+        answer = client.post("/v1/cases", files={"scan": ("skull.ply", broken, "application/octet-stream")},
+                             data={"sex": "F", "age": "40", "bmi": "25"})  # fmt: skip
+    case_id = answer.json()["id"]
+    assert server.wait_for("a-examiner", case_id)["status"] == "failed"
+    page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+    confirm = [False, True]  # the first deletion is called off in the dialog, the second confirmed
+    page.on("dialog", lambda dialog: dialog.accept() if confirm.pop(0) else dialog.dismiss())
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    _sign_in(page, server, "a-viewer")
+    assert page.inner_text("#who") == "signed in: viewer, a"
+    assert page.locator("#upload").is_hidden() and page.locator("#new-case").is_hidden()
+    page.goto(f"{server.url}/#/case/{case_id}")
+    page.wait_for_selector("#case-state[data-status=failed]")
+    assert page.locator("#delete-case").is_hidden()
+    page.click("#sign-out")
+
+    _sign_in(page, server, "a-examiner")
+    assert page.locator("#upload").is_visible()
+    page.goto(f"{server.url}/#/case/{case_id}")
+    page.wait_for_selector("#case-state[data-status=failed]")
+    page.click("#delete-case")  # called off: still there
+    assert page.locator("#case-page").is_visible() and len(confirm) == 1
+    with server.client("a-viewer") as client:
+        assert client.get(f"/v1/cases/{case_id}").status_code == 200
+    page.click("#delete-case")  # confirmed: gone, and the app is back on the list
+    page.wait_for_selector("#cases-page", state="visible")
+    with server.client("a-viewer") as client:
+        assert client.get(f"/v1/cases/{case_id}").status_code == 404
+    assert page.locator(f"#cases tr[data-case-id='{case_id}']").count() == 0 and not errors
     page.close()

@@ -56,3 +56,19 @@ def test_settings_name_a_bad_variable(tmp_path, monkeypatch):
     monkeypatch.delenv("FACEGEN_MAX_UPLOAD_MB")
     with pytest.raises(ValueError, match="pass --data DIR or set FACEGEN_DATA"):
         load_settings(None)
+
+
+@pytest.mark.parametrize("value", ["lots", "-5", "inf", "nan"])
+def test_a_bad_rate_limit_is_named_with_its_unit(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("FACEGEN_RATE_LIMIT", value)
+    with pytest.raises(ValueError, match=f"FACEGEN_RATE_LIMIT='{value}' must be a number of requests a minute"):
+        load_settings(tmp_path)
+
+
+def test_the_rate_limit_and_sweep_come_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEGEN_RATE_LIMIT", "30")
+    monkeypatch.setenv("FACEGEN_RATE_BURST", "5")
+    monkeypatch.setenv("FACEGEN_SWEEP_SECONDS", "2.5")
+    settings = load_settings(tmp_path)
+    assert (settings.rate_limit.per_minute, settings.rate_limit.burst, settings.sweep_seconds) == (30.0, 5, 2.5)
+    assert load_settings(tmp_path).job_nice == 10

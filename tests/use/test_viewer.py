@@ -134,7 +134,7 @@ def test_page_embeds_the_meshes_exactly(page_file):
     for (got_variant, got), (want_variant, item) in zip(embedded, expected, strict=True):
         assert got_variant == want_variant
         vertices = np.frombuffer(base64.b64decode(got["vertices"]), dtype="<f4").reshape(-1, 3)
-        faces = np.frombuffer(base64.b64decode(got["faces"]), dtype="<u4").reshape(-1, 3)
+        faces = np.frombuffer(base64.b64decode(got["faces"]), dtype=f"<u{got['index_bytes']}").reshape(-1, 3)
         np.testing.assert_allclose(vertices, item.mesh.vertices, atol=1e-4)
         np.testing.assert_array_equal(faces, item.mesh.faces)
         assert (got["name"], got["opacity"], got["transparency_slider"]) == (

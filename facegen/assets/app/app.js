@@ -7,8 +7,10 @@ const $ = (id) => document.getElementById(id);
 const KEY = "facegen.key";
 const POLL_MS = 2000;
 const ACTIVE = new Set(["queued", "running"]);
+const WRITERS = new Set(["examiner", "admin"]);  // the roles that may upload and delete
 let pollTimer = null;
 let shownCase = null;
+let role = null;  // the key's role, from GET /v1/me: the app offers only what the key may do
 
 class ApiError extends Error {}
 
@@ -39,6 +41,8 @@ function show(page) {
 function signOut(why = "") {
   sessionStorage.removeItem(KEY);
   clearTimeout(pollTimer);
+  role = null;
+  delete document.body.dataset.role;
   $("sign-in-error").textContent = why;
   $("who").textContent = "";
   if (location.hash !== "#/") history.replaceState(null, "", "#/");
@@ -61,6 +65,14 @@ async function signIn(event) {
   }
   $("key").value = "";
   route();
+}
+
+async function whoAmI() {  // the key's tenant and role: a viewer sees no upload form and no delete button
+  const me = await (await api("/v1/me")).json();
+  role = me.role;
+  document.body.dataset.role = role;
+  $("who").textContent = "signed in: " + me.role + ", " + me.tenant;
+  $("new-case").hidden = !WRITERS.has(role);
 }
 
 // --- the case list and the upload ------------------------------------------------------------------------
@@ -145,6 +157,17 @@ async function download(caseId, name, open = false) {  // files need the key: fe
   }
 }
 
+async function deleteCase(caseId) {
+  if (!confirm("Delete case " + caseId.slice(0, 8) + " and every file of it? This cannot be undone.")) return;
+  try {
+    await api("/v1/cases/" + encodeURIComponent(caseId), { method: "DELETE" });
+  } catch (err) {
+    $("case-error").textContent = "Could not delete the case: " + err.message;
+    return;
+  }
+  location.hash = "#/";  // back to the list (a page with a 3D view reloads without it)
+}
+
 function renderFiles(c) {
   const list = $("file-list");
   list.replaceChildren();
@@ -182,6 +205,8 @@ async function showCase(caseId) {
   show("case-page");
   $("case-title").textContent = "Case " + caseId;
   $("case-error").textContent = "";
+  $("delete-case").hidden = !WRITERS.has(role);
+  $("delete-case").onclick = () => deleteCase(caseId);
   let c;
   try {
     c = await (await api("/v1/cases/" + encodeURIComponent(caseId))).json();
@@ -205,9 +230,17 @@ async function showCase(caseId) {
   }
 }
 
-function route() {
+async function route() {
   if (!sessionStorage.getItem(KEY)) { show("sign-in-page"); return; }
-  $("who").textContent = "signed in";
+  if (role === null) {
+    try {
+      await whoAmI();
+    } catch (err) {
+      if (sessionStorage.getItem(KEY)) $("sign-in-error").textContent = "Could not read the key's role: " + err.message;
+      show("sign-in-page");
+      return;
+    }
+  }
   const found = location.hash.match(/^#\/case\/([0-9a-f-]{1,64})$/);
   if (found) { showCase(found[1]); return; }
   if (shownCase !== null) { location.reload(); return; }

@@ -43,16 +43,16 @@ class SubjectResult:
     arrays: dict[str, np.ndarray]
 
 
-_GENERATOR = None
+_GENERATORS: dict = {}
 
 
-def _generator():
-    global _GENERATOR
-    if _GENERATOR is None:
+def _generator(skull_variation: str = "standard"):
+    """The process's head generator of this skull variation, built once (forked workers inherit it)."""
+    if skull_variation not in _GENERATORS:
         from facegen.data.synthetic.generator import HeadGenerator
 
-        _GENERATOR = HeadGenerator()
-    return _GENERATOR
+        _GENERATORS[skull_variation] = HeadGenerator(skull_variation=skull_variation)
+    return _GENERATORS[skull_variation]
 
 
 def subject_rng(seed: int, index: int) -> np.random.Generator:
@@ -60,13 +60,15 @@ def subject_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
 
 
-def synthesize_subject(index: int, *, seed: int, spec: RepresentationSpec, stage: Path, ct: bool) -> SubjectResult:
+def synthesize_subject(
+    index: int, *, seed: int, spec: RepresentationSpec, stage: Path, ct: bool, skull_variation: str = "standard"
+) -> SubjectResult:
     """Generate, represent and write the files of subject `index` (runs in a worker process)."""
     from facegen.data.synthetic.population import sample_subject
 
     rng = subject_rng(seed, index)
     subject = sample_subject(rng, f"S{index:05d}")
-    head = _generator().generate(subject, rng)
+    head = _generator(skull_variation).generate(subject, rng)
     rep = represent(head.skull, head.face, spec=spec, noise_free_face=head.noise_free_face)
     folder = layout.DatasetLayout(stage).subject_dir(subject.subject_id)
     for name, mesh in (
@@ -164,18 +166,27 @@ def write_synthetic_dataset(
     workers: int = 1,
     overwrite: bool = False,
     on_subject: Callable[[SubjectResult], None] | None = None,
+    skull_variation: str = "standard",
 ) -> dict:
-    """Generate `n` subjects into the dataset folder `out`; returns the dataset card."""
+    """Generate `n` subjects into the dataset folder `out`; returns the dataset card. `skull_variation`: see
+    `facegen.data.synthetic.skull_variation` (a card records it unless it is "standard")."""
+    from facegen.data.synthetic.skull_variation import check_skull_variation
+
     if n < 1:
         raise ValueError(f"--n must be at least 1, got {n}")
+    check_skull_variation(skull_variation)
     spec = spec or RepresentationSpec()
     check_output_folder(Path(out), overwrite=overwrite, kind=layout.DATASET_KIND)  # before the template build
-    _generator()  # build or load the template once; forked workers inherit it
+    _generator(skull_variation)  # build or load the template once; forked workers inherit it
     with staged_directory(Path(out), overwrite=overwrite, kind=layout.DATASET_KIND) as stage:
         group = create_arrays(layout.DatasetLayout(stage).arrays, n, spec)
-        job = partial(synthesize_subject, seed=seed, spec=spec, stage=stage, ct=ct)
+        job = partial(synthesize_subject, seed=seed, spec=spec, stage=stage, ct=ct, skull_variation=skull_variation)
         results: list[SubjectResult] = []
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_generator) if workers > 1 else None
+        pool = (
+            ProcessPoolExecutor(max_workers=workers, initializer=_generator, initargs=(skull_variation,))
+            if workers > 1
+            else None
+        )
         try:
             for result in pool.map(job, range(n)) if pool else map(job, range(n)):
                 for name, value in result.arrays.items():
@@ -190,5 +201,7 @@ def write_synthetic_dataset(
         paths = layout.DatasetLayout(stage)
         write_table(paths.table, [(r.index, r.subject, r.floor_mm, r.floor_depth_mae_mm) for r in results], splits)
         card = build_card(stage, results, splits, seed=seed, spec=spec, ct=ct, software_version=__version__)
+        if skull_variation != "standard":
+            card["skull_variation"] = skull_variation
         write_json_atomic(paths.card, card)
     return json.loads(layout.DatasetLayout(Path(out)).card.read_text())

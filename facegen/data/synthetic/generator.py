@@ -21,6 +21,7 @@ from facegen.data.raycast import first_hits
 from facegen.data.subject import GROUPS, Sex, Subject
 from facegen.data.synthetic.dimorphism import dimorphism_bumps, dimorphism_displacement, size_displacement
 from facegen.data.synthetic.fields import skin_to_points_weights, smoothed_normals, smoothstep
+from facegen.data.synthetic.skull_variation import WideSkullVariation, check_skull_variation
 from facegen.data.synthetic.soft_features import SoftFeatureNoise, SoftFeatureRules
 from facegen.data.synthetic.template import (
     BONE_MODES,
@@ -102,12 +103,18 @@ def _group_means() -> dict[str, np.ndarray]:
 
 
 class HeadGenerator:
-    """Draws synthetic heads; holds the template and everything derived from it once."""
+    """Draws synthetic heads; holds the template and everything derived from it once.
 
-    def __init__(self, template: HeadTemplate | None = None) -> None:
+    `skull_variation`: "standard" (the default, what every dataset so far used) or "wide" (published
+    craniometric variation, asymmetry, tooth loss and the bone seen through the openings: `skull_variation`).
+    """
+
+    def __init__(self, template: HeadTemplate | None = None, *, skull_variation: str = "standard") -> None:
         t = template or head_template()
         self.template = t
+        self.skull_variation = check_skull_variation(skull_variation)
         self.skull_lm0 = t.skull_landmark_points(t.skull_vertices)
+        self.wide = WideSkullVariation(t, self.skull_lm0) if skull_variation == "wide" else None
         self.bumps = dimorphism_bumps(self.skull_lm0)
         self.group_means = _group_means()
         self.rules = SoftFeatureRules(t.face_vertices, t.face_landmarks, self.skull_lm0, t.eye_centres)
@@ -176,10 +183,14 @@ class HeadGenerator:
         soft = rng.standard_normal(SOFT_MODES)
         residual = self.tissue.residual(rng)
         feature_noise = SoftFeatureNoise.draw(rng)
+        wide = self.wide.draw(subject, rng) if self.wide is not None else None
 
         skull_v = t.skull_vertices + self.bone_fields(t.skull_vertices, t.warp_skull, identity, masculinity, size)
-        skull_lm = t.skull_landmark_points(skull_v)
         moved = t.face_vertices + self.bone_fields(self.face_anchors, self.warp_face, identity, masculinity, size)
+        if wide is not None:  # the same displacement moves the bone and, read at the bone beneath, the skin
+            skull_v, bone_shift = self.wide.deform(wide, skull_v, self.face_anchors + moved - t.face_vertices)
+            moved += bone_shift
+        skull_lm = t.skull_landmark_points(skull_v)
         floor_depth = MIN_TISSUE_MM - t.tissue_mm
         shift = self.tissue.mean_shift(subject) * self.tissue_weight
         residual = residual * self.tissue_weight
@@ -195,14 +206,18 @@ class HeadGenerator:
         pose = frankfurt_frame(
             porion_left=skull_lm["porion_l"], porion_right=skull_lm["porion_r"], orbitale_left=skull_lm["orbitale_l"]
         )
-        skull = trimesh.Trimesh(pose.apply(skull_v), t.skull_triangles, process=False)
+        skull_faces, is_teeth = t.skull_triangles, t.skull_is_teeth
+        if wide is not None:
+            varied = self.wide.skull(wide, skull_v)
+            skull_v, skull_faces, is_teeth, skull_lm = varied.vertices, varied.faces, varied.is_teeth, varied.landmarks
+        skull = trimesh.Trimesh(pose.apply(skull_v), skull_faces, process=False)
         face_mesh = trimesh.Trimesh(pose.apply(true), t.face_triangles, process=False)
         nf_mesh = trimesh.Trimesh(pose.apply(noise_free), t.face_triangles, process=False)
         floor = float(np.linalg.norm(true - noise_free, axis=1)[t.face_narrow].mean())
         return SyntheticHead(
             subject=subject,
             skull=skull,
-            skull_is_teeth=t.skull_is_teeth,
+            skull_is_teeth=is_teeth,
             face=face_mesh,
             noise_free_face=nf_mesh,
             skull_landmarks={k: pose.apply(v) for k, v in skull_lm.items()},

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from facegen.service import audit
-from facegen.service.deps import Admin, SessionDep
+from facegen.service.deps import AUTH_RESPONSES, Admin, SessionDep
 from facegen.service.schemas import AuditEventOut, AuditLog
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=AUTH_RESPONSES)
 
 
 @router.get("", response_model=AuditLog)

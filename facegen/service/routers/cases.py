@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
 from facegen.service import audit
-from facegen.service.deps import Examiner, SessionDep, Viewer, scope_of
+from facegen.service.deps import AUTH_RESPONSES, Examiner, SessionDep, Viewer, scope_of
 from facegen.service.models import Case
 from facegen.service.schemas import CaseCreated, CaseList, CaseOut
 from facegen.service.storage import CaseStore
@@ -27,7 +27,7 @@ from facegen.service.uploads import (
     scan_suffix,
 )
 
-router = APIRouter(prefix="/v1/cases", tags=["cases"])
+router = APIRouter(prefix="/v1/cases", tags=["cases"], responses=AUTH_RESPONSES)
 _NOT_FOUND = {404: {"description": "No such case for this tenant (another tenant's case is not found either)."}}
 
 

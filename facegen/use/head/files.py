@@ -6,12 +6,14 @@ per shown class combination and returns {relative path: bytes} to add under the 
 per vertex), `head/head_<variant>.png` (front and three-quarter), `head/head_variants.png` (all variants),
 `head/head.json` (fit residual, variants with probabilities, what is and is not estimated) and the ICT model's
 licence. Meshes are in the canonical frame: PLY in mm, GLB in metres as glTF requires. The same face and
-appearance give the same bytes.
+appearance give the same bytes. `head_result` returns the same files with the fit and its coloured variants
+(`HeadResult`), so that the case viewer can show the head (`HeadResult.viewer_head`) without fitting again.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from facegen.use.head.colour import HAIR, IRIS, SKIN, HeadVariant, colour_head
 from facegen.use.head.fit import HeadFit, fit_head
 from facegen.use.head.model import EYE_PARTS, Part
 from facegen.use.head.render import head_renders
+from facegen.use.viewer import ViewerHead
 
 LICENCE = Path(__file__).resolve().parents[2] / "assets" / "ICT-LICENSE.txt"
 HEAD_FOLDER = "head"
@@ -36,6 +39,10 @@ STATEMENT = (
     "reconstruction; the back of the head, the ears and the neck are the model's shape for that face, not a "
     "reconstruction, and hair is not shown. Colours are fixed palette colours of the predicted classes, one head per "
     "class with probability >= 0.2, never a blend; they show a category, not the person's exact shade."
+)
+VIEWER_NOTE = (
+    "The ICT face model fitted to the reconstructed face: beyond the face (back of the head, ears, neck) it is the "
+    "model's shape, not a reconstruction; colours are palette tones of the predicted classes, not the person's shade."
 )
 GLB_PARTS = {"skin": (Part.SKIN,), "eyes": EYE_PARTS, "eyelashes": (Part.EYELASHES,)}
 """The GLB's three meshes (eyes: sclera-and-cornea and iris balls of both eyes)."""
@@ -103,16 +110,28 @@ def head_record(fit: HeadFit, variants: list[HeadVariant], appearance: Appearanc
     }
 
 
-def head_files(
+@dataclass(frozen=True)
+class HeadResult:
+    """The complete head of one reconstructed face: the `fit`, its coloured `variants` (likeliest first) and
+    their `files` {path under the variant's folder: bytes}."""
+
+    fit: HeadFit
+    variants: list[HeadVariant]
+    files: dict[str, bytes]
+
+    def viewer_head(self) -> ViewerHead:
+        """The head for the case viewer: its geometry once (mm, canonical frame), one colouring per variant; plain
+        (no colouring) in the palette's neutral skin tone."""
+        r, g, b = SKIN[None]
+        colourings = {v.label: v.colours for v in self.variants}
+        return ViewerHead(self.fit.mesh, colourings, colour=(r / 255, g / 255, b / 255), note=VIEWER_NOTE)
+
+
+def head_result(
     face_mesh_canonical: trimesh.Trimesh, *, face_sd_mm: np.ndarray | None = None,
     appearance: Appearance | None = None, max_variants: int = 16, fit: HeadFit | None = None,
-) -> dict[str, bytes]:  # fmt: skip
-    """Files of the complete head for one reconstructed face, {path under the variant's folder: bytes}.
-
-    `face_mesh_canonical`: the variant's face in the canonical frame (as `depth_map_mesh` makes it);
-    `face_sd_mm` (N,): its spread per face vertex, or None; `appearance`: class probabilities, or None (neutral
-    colours). `fit`: an earlier `fit_head` of this face, to skip fitting again.
-    """
+) -> HeadResult:  # fmt: skip
+    """The complete head for one reconstructed face: fitted, coloured and written (see `head_files`)."""
     fit = fit or fit_head(face_mesh_canonical, face_sd_mm=face_sd_mm)
     variants = colour_head(fit, appearance, max_variants=max_variants)
     files: dict[str, bytes] = {}
@@ -125,4 +144,18 @@ def head_files(
     record = head_record(fit, variants, appearance)
     files[f"{HEAD_FOLDER}/{RECORD_NAME}"] = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
     files[f"{HEAD_FOLDER}/ICT-LICENSE.txt"] = LICENCE.read_bytes()
-    return files
+    return HeadResult(fit, variants, files)
+
+
+def head_files(
+    face_mesh_canonical: trimesh.Trimesh, *, face_sd_mm: np.ndarray | None = None,
+    appearance: Appearance | None = None, max_variants: int = 16, fit: HeadFit | None = None,
+) -> dict[str, bytes]:  # fmt: skip
+    """Files of the complete head for one reconstructed face, {path under the variant's folder: bytes}.
+
+    `face_mesh_canonical`: the variant's face in the canonical frame (as `depth_map_mesh` makes it);
+    `face_sd_mm` (N,): its spread per face vertex, or None; `appearance`: class probabilities, or None (neutral
+    colours). `fit`: an earlier `fit_head` of this face, to skip fitting again.
+    """
+    return head_result(face_mesh_canonical, face_sd_mm=face_sd_mm, appearance=appearance,
+                         max_variants=max_variants, fit=fit).files  # fmt: skip
