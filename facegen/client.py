@@ -6,6 +6,7 @@ on any machine that can reach it.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -74,16 +75,29 @@ class Client:
         return answer
 
     def submit(self, scan_path: Path | str, *, sex: str = "unknown", age: float | None = None,
-               bmi: str | float = "unknown", landmarks: Path | str | None = None) -> str:  # fmt: skip
-        """Upload a skull (CT or mesh) and what is known of the person; the new case's id."""
+               bmi: str | float = "unknown", landmarks: Path | str | None = None,
+               genotypes: Path | str | None = None, genotype_sample: str | None = None,
+               skin_probabilities: Path | str | None = None) -> str:  # fmt: skip
+        """Upload a skull (CT or mesh) and what is known of the person; the new case's id. `genotypes` (VCF,
+        23andMe/AncestryDNA raw file, HIrisPlex-S web-tool CSV; `genotype_sample` picks one of several) adds eye and
+        hair colour, `skin_probabilities` the web tool's skin colour: the service keeps only the HIrisPlex dosages,
+        and their file names are not sent (they can name the person)."""
         scan_path = Path(scan_path)
         if not scan_path.is_file():
             raise FileNotFoundError(f"{scan_path} is not a file; a DICOM folder must be zipped first")
+        extra = {"genotypes": genotypes, "skin_probabilities": skin_probabilities}
+        for field, path in extra.items():
+            if path is not None and not Path(path).is_file():
+                raise FileNotFoundError(f"{field}: {path} is not a file")
         form = {"sex": sex, "bmi": str(bmi)} | ({} if age is None else {"age": str(age)})
-        with scan_path.open("rb") as scan:
+        form |= {} if genotype_sample is None else {"genotype_sample": genotype_sample}
+        with scan_path.open("rb") as scan, contextlib.ExitStack() as stack:
             files: dict = {"scan": (scan_path.name, scan, "application/octet-stream")}
             if landmarks is not None:
                 files["landmarks"] = (Path(landmarks).name, Path(landmarks).read_bytes(), "application/octet-stream")
+            for field, path in extra.items():
+                if path is not None:
+                    files[field] = (field, stack.enter_context(Path(path).open("rb")), "application/octet-stream")
             return self._call("POST", "/v1/cases", files=files, data=form).json()["id"]
 
     def status(self, case_id: str) -> dict:

@@ -17,6 +17,7 @@ from facegen.data.representations.depth_map import DepthView
 from facegen.data.representations.voxel_grid import GridSpec
 from facegen.evaluation.html_report import write_report
 from facegen.evaluation.report import evaluate_models
+from facegen.evaluation.validation import validation_figures
 from facegen.io.output_folder import claim_output_folder
 from facegen.training.config import load_config
 from facegen.training.loop import train_run
@@ -58,7 +59,8 @@ def train_models(dataset: Path, runs: Path, *, seed: int, steps: int, console: C
         run = runs / family
         with progress_bar() as bar:
             task = bar.add_task(f"training {family}", total=config.steps if family in NEURAL else None)
-            record = train_run(config, dataset, run, on_progress=lambda step, *_, t=task: bar.update(t, completed=step))
+            record = train_run(config, dataset, run, validate=validation_figures,
+                               on_progress=lambda step, *_, t=task: bar.update(t, completed=step))  # fmt: skip
         console.print(f"{family}: validation MAE {record['figures']['val_mae_mm']:.2f} mm, {record['seconds']:.0f} s")
         folders.append(run)
     return folders

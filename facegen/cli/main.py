@@ -127,6 +127,7 @@ def ingest(
     from facegen.cli.progress import progress_bar
     from facegen.data.dataset.ingest import ingest_dataset, work_dir
     from facegen.data.scans.ingest import IngestOptions
+    from facegen.viz.alignment import save_alignment_figure
 
     options = IngestOptions(
         skin_hu=skin_hu, bone_hu=bone_hu, hu_offset=hu_offset, force_intensity=force_intensity,
@@ -137,8 +138,8 @@ def ingest(
         with progress_bar() as bar:
             task = bar.add_task("ingesting scans", total=len(inputs))
             card, outcomes = ingest_dataset(
-                inputs, out, metadata=metadata, options=options, workers=workers, overwrite=overwrite,
-                on_case=lambda _: bar.advance(task),
+                inputs, out, draw_alignment=save_alignment_figure, metadata=metadata, options=options,
+                workers=workers, overwrite=overwrite, on_case=lambda _: bar.advance(task),
             )  # fmt: skip
     except ValueError as exc:
         _fail(str(exc))
@@ -199,6 +200,7 @@ def train(
 ) -> None:
     """Train or fit a model family on a dataset. Under torchrun, every process runs this same command (DDP)."""
     from facegen.cli.progress import progress_bar
+    from facegen.evaluation.validation import validation_figures
     from facegen.models.base import TrainableModel
     from facegen.models.registry import model_class
     from facegen.training.config import load_config
@@ -215,7 +217,8 @@ def train(
                 shown = ", ".join(f"{k} {v:.3g}" for k, v in losses.items())
                 bar.update(task, completed=step, description=f"training {model}: {shown}")
 
-            record = train_run(cfg, data, out, resume=resume, overwrite=overwrite, on_progress=on_progress)
+            record = train_run(cfg, data, out, resume=resume, overwrite=overwrite, on_progress=on_progress,
+                               validate=validation_figures)  # fmt: skip
     except (ValueError, FileExistsError) as exc:
         _fail(str(exc))
     if record:

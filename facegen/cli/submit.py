@@ -28,6 +28,17 @@ def submit(
     age: Annotated[float | None, typer.Option(help="Age in years.")] = None,
     bmi: Annotated[str, typer.Option(help="BMI value, low, normal, high or unknown.")] = "unknown",
     landmarks: Annotated[Path | None, typer.Option(help="Landmarks that set the pose (as for reconstruct).")] = None,
+    genotypes: Annotated[
+        Path | None,
+        typer.Option(
+            help="Genotype file (VCF, 23andMe/AncestryDNA raw file, HIrisPlex-S web-tool CSV): eye and hair "
+            "colour from DNA; the service keeps only the HIrisPlex dosages, never the file."
+        ),
+    ] = None,
+    genotype_sample: Annotated[str | None, typer.Option(help="The sample in --genotypes if it holds several.")] = None,
+    skin_probabilities: Annotated[
+        Path | None, typer.Option(help="The HIrisPlex-S web tool's output CSV: its skin-colour probabilities.")
+    ] = None,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for the case.")] = 3600.0,
     overwrite: Annotated[bool, typer.Option(help=OVERWRITE_HELP)] = False,
 ) -> None:
@@ -38,7 +49,8 @@ def submit(
     try:
         check_output_folder(out, overwrite=overwrite, kind=CASE_KIND)  # refused before the upload, not after
         with Client(server, key) as client:
-            case_id = client.submit(input_path, sex=sex, age=age, bmi=bmi, landmarks=landmarks)
+            case_id = client.submit(input_path, sex=sex, age=age, bmi=bmi, landmarks=landmarks, genotypes=genotypes,
+                                    genotype_sample=genotype_sample, skin_probabilities=skin_probabilities)  # fmt: skip
             console.print(f"submitted case {case_id}")
             with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
                           console=console) as bar:  # fmt: skip

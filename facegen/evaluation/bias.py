@@ -14,46 +14,14 @@ from typing import Any
 import numpy as np
 from scipy.stats import kruskal
 
-from facegen.data.dataset.split import bmi_band
-from facegen.data.subject import AGE_RANGE_YEARS, Subject
+from facegen.data.groups import GROUPINGS, UNKNOWN_GROUP, group_labels
+from facegen.data.subject import Subject
 
-GROUPINGS = ("sex", "age", "bmi", "group")
-"""What subjects can be grouped by: sex (F, M), age band, WHO BMI band, population group."""
-AGE_BANDS_YEARS = (30.0, 45.0, 60.0, 75.0)
-"""Upper edges of the adult age bands: 18-30, 30-45, 45-60, 60-75, 75+ years (lower edge included)."""
-UNKNOWN_GROUP = "unknown"
-"""The label of subjects whose value is unknown: listed in a report, never compared (it mixes groups)."""
 MIN_GROUP_N = 5
 """Groups smaller than this are listed with their mean but left out of the ratio and the tests: with a
 handful of subjects a group mean is too noisy to call the worst or the best."""
 HIGHER_IS_BETTER = frozenset({"within_2_5mm", "within_5mm", "ssim", "psnr_db"})
 """Metrics where a higher value is better (the worst group has the lowest mean); all others: lower is better."""
-
-
-def age_band(age_years: float | None) -> str:
-    """The age band label of an age ("18-30", ..., "75+"; lower edge included; "unknown" for None)."""
-    if age_years is None:
-        return UNKNOWN_GROUP
-    edges = (AGE_RANGE_YEARS[0], *AGE_BANDS_YEARS, np.inf)
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        if lo <= age_years < hi:
-            return f"{lo:g}-{hi:g}" if np.isfinite(hi) else f"{lo:g}+"
-    raise ValueError(f"age {age_years} years is not an adult age (bands start at {edges[0]:g})")
-
-
-def group_labels(subjects: Sequence[Subject], by: str) -> list[str]:
-    """One group label per subject for a grouping in GROUPINGS; "unknown" where the value is unknown.
-
-    BMI bands are `bmi_band`'s WHO bands ("0-18.5", "18.5-25", "25-30", "30-35", "35+"), as in the split."""
-    if by == "sex":
-        return [s.sex.value if s.sex is not None else UNKNOWN_GROUP for s in subjects]
-    if by == "age":
-        return [age_band(s.age_years) for s in subjects]
-    if by == "bmi":
-        return [bmi_band(s.bmi) for s in subjects]
-    if by == "group":
-        return [s.group if s.group is not None else UNKNOWN_GROUP for s in subjects]
-    raise ValueError(f"unknown grouping {by!r}; choose one of {', '.join(GROUPINGS)}")
 
 
 def bootstrap_interval(

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 
 from facegen import __version__
+from facegen.data.groups import GROUPINGS
 from facegen.evaluation.report import FLOOR, Evaluation, scored_rows
 from facegen.io.output_folder import staged_directory
 from facegen.viz import report_figures as figs
 
 REPORT_KIND = "evaluation report"
 """The output-folder kind of a report folder (see facegen.io.output_folder)."""
-GROUPINGS = ("sex", "age", "bmi", "group")
 CASES = 3
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }

@@ -263,6 +263,11 @@ class TrainableModel(FaceModel):
     networks, optimisers and what one step does.
     """
 
+    def fit(self, data: DepthData, *, seed: int = 0) -> dict[str, float]:
+        """Refused: a neural family is trained by the trainer, which models never import (it sits above them)."""
+        raise TypeError(f"{self.family} is trained in steps: call facegen.training.loop.fit_model(model, data, "
+                        "seed=...) to train it in memory, or run `facegen train`")  # fmt: skip
+
     @abstractmethod
     def networks(self) -> dict[str, torch.nn.Module]:
         """Every network with weights, by name (the trainer moves, wraps and checkpoints them)."""

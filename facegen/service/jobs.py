@@ -2,49 +2,60 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.orm import Session
 
 from facegen.service import audit
 from facegen.service.database import session_factory
 from facegen.service.models import Case, Tenant, utc_now
 from facegen.service.settings import Settings
-from facegen.service.storage import CaseStore
+from facegen.service.storage import HIRISPLEX_FILE, CaseStore
+from facegen.service.uploads import load_hirisplex
+
+if TYPE_CHECKING:
+    from facegen.models.appearance.hirisplex import PhenotypePrediction
 
 WORKER_ACTOR = "worker"
+FINAL = frozenset({"done", "failed"})
+log = logging.getLogger(__name__)
 
 
 def run_case(settings: Settings, case_id: str) -> str:
     """Reconstruct case `case_id` and record the outcome; its final status ('skipped' when the case is deleted,
-    finished, or running under a live worker: a duplicate message never runs a case twice)."""
+    finished, running under a live worker, or taken over by a later attempt: a case is never published twice;
+    'failed' without a run when it was interrupted `settings.max_attempts` times already)."""
     lower_thread_priority(settings.job_nice)
     store = CaseStore(settings.data)
     claimed = claim(settings, case_id)
     if claimed is None:
-        return "skipped"
-    tenant_id, sex, age, bmi, keep = claimed
-    upload, stage = store.upload_dir(case_id), store.staging_dir(case_id)
-    shutil.rmtree(stage, ignore_errors=True)  # an earlier, interrupted attempt
-    stage.mkdir(parents=True)
+        return give_up(settings, store, case_id)
+    stage = store.staging_dir(case_id)
+    shutil.rmtree(stage, ignore_errors=True)  # earlier, interrupted attempts
+    work = stage / f"attempt-{claimed.attempt}"
+    work.mkdir(parents=True)
     try:
-        with _Heartbeat(settings, case_id):
-            error = _reconstruct(settings, upload, stage / "case", sex=sex, age=age, bmi=bmi)
-        files = [] if error else store.publish(tenant_id, case_id, stage / "case")
+        with _Heartbeat(settings, case_id, claimed.attempt):
+            error = _reconstruct(settings, store.upload_dir(case_id), work / "case", sex=claimed.sex,
+                                 age=claimed.age, bmi=claimed.bmi)  # fmt: skip
+        status = _finish(settings, store, case_id, claimed, work / "case", error)
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
-        if not keep:
-            shutil.rmtree(upload, ignore_errors=True)  # personal data: the upload is not kept after the job
-    status = _finish(settings, store, tenant_id, case_id, files, error)
-    if status in {"done", "failed"}:
-        _notify(settings, tenant_id, case_id)
+        shutil.rmtree(work, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            stage.rmdir()  # left when a later attempt works there now
+    if status in FINAL:
+        _notify(settings, claimed.tenant_id, case_id)
     return status
 
 
@@ -71,10 +82,23 @@ def lower_thread_priority(nice: int) -> None:
         logging.getLogger(__name__).warning("could not lower the priority of job thread %d", thread)
 
 
-def claim(settings: Settings, case_id: str) -> tuple[int, str, float | None, str, bool] | None:
-    """Mark a queued (or interrupted) case running, atomically; its tenant, metadata and whether to keep the upload,
-    or None when it is not this worker's to run."""
-    runnable = _runnable(settings)
+@dataclass(frozen=True)
+class Claim:
+    """A case this worker took: its tenant, metadata, whether to keep the upload, and the attempt this run is (the
+    case's `attempts` after the claim: the run's result is published only while the case is still on it)."""
+
+    tenant_id: int
+    sex: str
+    age: float | None
+    bmi: str
+    keep: bool
+    attempt: int
+
+
+def claim(settings: Settings, case_id: str) -> Claim | None:
+    """Mark a queued (or interrupted) case running, atomically, unless it was started `settings.max_attempts`
+    times already; what the run needs, or None when it is not this worker's to run."""
+    runnable = and_(_runnable(settings), Case.attempts < settings.max_attempts)
     with session_factory(settings).begin() as session:
         taken = session.execute(
             update(Case).where(Case.id == case_id, runnable)
@@ -83,8 +107,42 @@ def claim(settings: Settings, case_id: str) -> tuple[int, str, float | None, str
         if taken != 1:
             return None
         case = session.get_one(Case, case_id)
-        keep = settings.keep_uploads or session.get_one(Tenant, case.tenant_id).keep_uploads
-        return case.tenant_id, case.sex, case.age, case.bmi, keep
+        return Claim(case.tenant_id, case.sex, case.age, case.bmi, _keep(settings, session, case.tenant_id),
+                     case.attempts)  # fmt: skip
+
+
+def give_up(settings: Settings, store: CaseStore, case_id: str) -> str:
+    """Fail, without running it, a case started `settings.max_attempts` times that never finished (its job keeps
+    killing its worker: out of memory, a crash in native code), instead of queueing it again forever; its files
+    are removed (the upload kept only where the tenant keeps uploads). 'failed', or 'skipped' for any other case."""
+    exhausted = and_(Case.id == case_id, _runnable(settings), Case.attempts >= settings.max_attempts)
+    with session_factory(settings).begin() as session:
+        found = session.execute(select(Case.tenant_id, Case.attempts).where(exhausted)).first()
+        if found is None:
+            return "skipped"
+        tenant_id, attempts = found
+        error = (f"the case was interrupted {attempts} times (its worker stopped: killed, out of memory or "
+                 f"restarted) and is not run again (the limit is {settings.max_attempts} attempts, "
+                 "FACEGEN_MAX_ATTEMPTS); check the scan, or submit a smaller one")  # fmt: skip
+        taken = session.execute(
+            update(Case).where(exhausted).values(status="failed", progress=1.0, files=[], error=error,
+                                                 finished_at=utc_now())
+        ).rowcount  # fmt: skip
+        if taken != 1:
+            return "skipped"
+        audit.record(session, tenant_id=tenant_id, actor=WORKER_ACTOR, action="case.failed", case_id=case_id,
+                     detail=error)  # fmt: skip
+        shutil.rmtree(store.staging_dir(case_id), ignore_errors=True)
+        shutil.rmtree(store.case_dir(tenant_id, case_id), ignore_errors=True)
+        if not _keep(settings, session, tenant_id):
+            shutil.rmtree(store.upload_dir(case_id), ignore_errors=True)  # personal data: not kept after the job
+    _notify(settings, tenant_id, case_id)
+    return "failed"
+
+
+def _keep(settings: Settings, session: Session, tenant_id: int) -> bool:
+    """Whether the upload stays after the job (the server's setting, or the tenant's)."""
+    return settings.keep_uploads or session.get_one(Tenant, tenant_id).keep_uploads
 
 
 def requeue_interrupted(settings: Settings, submit: Callable[[str], None]) -> list[str]:
@@ -131,16 +189,18 @@ def _runnable(settings: Settings) -> ColumnElement[bool]:
 
 
 class _Heartbeat:
-    """While a job runs, stamp its case every third of the stale time, so that no one takes it for interrupted."""
+    """While a job runs, stamp its case every third of the stale time, so that no one takes it for interrupted;
+    only while the case is on this job's attempt (a stalled worker taken over stamps nothing)."""
 
-    def __init__(self, settings: Settings, case_id: str) -> None:
-        self.settings, self.case_id, self.stop = settings, case_id, threading.Event()
+    def __init__(self, settings: Settings, case_id: str, attempt: int) -> None:
+        self.settings, self.case_id, self.attempt, self.stop = settings, case_id, attempt, threading.Event()
         self.thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{case_id}")
 
     def _beat(self) -> None:
+        ours = and_(Case.id == self.case_id, Case.status == "running", Case.attempts == self.attempt)
         while not self.stop.wait(max(self.settings.stale_seconds / 3, 0.5)):
             with session_factory(self.settings).begin() as session:
-                session.execute(update(Case).where(Case.id == self.case_id).values(heartbeat_at=utc_now()))
+                session.execute(update(Case).where(ours).values(heartbeat_at=utc_now()))
 
     def __enter__(self) -> _Heartbeat:
         self.thread.start()
@@ -152,7 +212,8 @@ class _Heartbeat:
 
 
 def _reconstruct(settings: Settings, upload: Path, out: Path, *, sex: str, age: float | None, bmi: str) -> str | None:
-    """Run `reconstruct` on the upload; None on success, else the reason the case failed."""
+    """Run `reconstruct` on the upload (with the phenotype from its HIrisPlex record, when it has one); None on
+    success, else the reason the case failed."""
     from facegen.data.scans.scan import ScanError
     from facegen.use.reconstruct import reconstruct
 
@@ -162,7 +223,7 @@ def _reconstruct(settings: Settings, upload: Path, out: Path, *, sex: str, age: 
         return "the upload is missing from the store (removed before the job ran)"
     try:
         reconstruct(scans[0], out, sex=sex, age=age, bmi=bmi, model=settings.model,
-                    landmarks=landmarks[0] if landmarks else None)  # fmt: skip
+                    landmarks=landmarks[0] if landmarks else None, phenotype=_phenotype(upload))  # fmt: skip
     except (ValueError, ScanError) as exc:
         return str(exc).replace(str(upload), "upload")  # the message names the problem, not the server's paths
     except Exception as exc:  # noqa: BLE001 (any failure of one case is that case's outcome)
@@ -170,16 +231,40 @@ def _reconstruct(settings: Settings, upload: Path, out: Path, *, sex: str, age: 
     return None
 
 
-def _finish(settings: Settings, store: CaseStore, tenant_id: int, case_id: str, files: list[str],
+def _phenotype(upload: Path) -> PhenotypePrediction | None:
+    """Eye and hair colour (HIrisPlex) from the dosages the upload kept of its genotype file; None without one."""
+    from facegen.models.appearance.hirisplex import predict_phenotype
+
+    record = upload / HIRISPLEX_FILE
+    if not record.is_file():
+        return None
+    genotypes, skin = load_hirisplex(record)
+    return predict_phenotype(genotypes, skin=skin)
+
+
+def _finish(settings: Settings, store: CaseStore, case_id: str, claimed: Claim, finished: Path,
             error: str | None) -> str:  # fmt: skip
-    """Mark the case done (its files now visible) or failed, and log it; a case deleted meanwhile is removed."""
+    """Publish the case and mark it done (its files now visible), or mark it failed, log it and remove the upload:
+    only while it is still running on this attempt, checked and published in one transaction (which holds the row:
+    no sweep or claim comes between). The work of a worker that stalled and was taken over is discarded (the upload
+    left to the attempt that runs now), as is a deleted case's."""
+    status = "failed" if error else "done"
+    ours = and_(Case.id == case_id, Case.status == "running", Case.attempts == claimed.attempt)
     with session_factory(settings).begin() as session:
-        case = session.get(Case, case_id)
-        if case is None:
-            store.remove(tenant_id, case_id)
+        taken = session.execute(
+            update(Case).where(ours).values(status=status, progress=1.0, error=error, finished_at=utc_now())
+        ).rowcount
+        if taken != 1:
+            if session.get(Case, case_id) is None:
+                store.remove(claimed.tenant_id, case_id)
+            else:
+                log.warning("case %s: attempt %d was taken over by a later one; its result is discarded", case_id,
+                            claimed.attempt)  # fmt: skip
             return "skipped"
-        case.status = "failed" if error else "done"
-        case.progress, case.files, case.error, case.finished_at = 1.0, files, error, utc_now()
-        audit.record(session, tenant_id=tenant_id, actor=WORKER_ACTOR, action=f"case.{case.status}", case_id=case_id,
-                     detail=error or f"{len(files)} files")  # fmt: skip
-        return case.status
+        files = [] if error else store.publish(claimed.tenant_id, case_id, finished)
+        if not claimed.keep:
+            shutil.rmtree(store.upload_dir(case_id), ignore_errors=True)  # personal data: not kept after the job
+        session.execute(update(Case).where(Case.id == case_id).values(files=files))
+        audit.record(session, tenant_id=claimed.tenant_id, actor=WORKER_ACTOR, action=f"case.{status}",
+                     case_id=case_id, detail=error or f"{len(files)} files")  # fmt: skip
+    return status

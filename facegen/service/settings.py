@@ -32,6 +32,9 @@ class Settings:
     max_compression_ratio: float = 200.0
     stale_seconds: int = 120
     """A running case whose worker has not reported for this long was interrupted and is run again."""
+    max_attempts: int = 3
+    """How many times a case is started at most: one whose job was interrupted this often (it kills its worker,
+    out of memory) is failed instead of being queued again forever."""
     job_nice: int = 10
     """The nice value jobs run at (0: as the server): status calls stay quick while cases keep every core busy."""
     sweep_seconds: float = 30.0
@@ -120,6 +123,7 @@ def load_settings(data: Path | str | None = None) -> Settings:
         max_archive_members=_int("MAX_ARCHIVE_MEMBERS", 5000),
         max_unpacked_bytes=_int("MAX_UNPACKED_MB", 2048) * MB,
         stale_seconds=_int("STALE_SECONDS", 120),
+        max_attempts=max(_int("MAX_ATTEMPTS", 3), 1),
         sweep_seconds=max(_float("SWEEP_SECONDS", 30.0), 0.1),
         job_nice=min(max(_int("JOB_NICE", 10), 0), 19),
         rate_per_minute=_float("RATE_LIMIT", 600.0, "a number of requests a minute"),

@@ -1,8 +1,10 @@
 """Case files under DATA: uploads while queued, a staging folder while running, the finished case folder after.
 
-DATA/uploads/<case>/          the upload (scan and landmarks) until the job has read it
-DATA/staging/<case>/case      what `reconstruct` writes (it appears whole there, or not at all)
+DATA/uploads/<case>/          the upload (scan, landmarks, hirisplex.json) until the job has read it
+DATA/staging/<case>/attempt-<n>/case   what `reconstruct` writes in a case's n-th run (whole there, or not at all)
 DATA/cases/<tenant>/<case>/   the finished case, moved in by one rename: never partial
+
+A genotype file is never stored: an upload keeps only its HIrisPlex dosages (hirisplex.json).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facegen.io.output_folder import MARKER
+
+HIRISPLEX_FILE = "hirisplex.json"
+"""The upload's record of a genotype file: HIrisPlex dosages, format, missing reasons, notes, skin probabilities."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Checks on an upload before anything is stored: format by name and by content, archive limits, safe names.
+"""Checks on an upload before anything is stored: format by name and by content, archive limits, safe names; and
+the HIrisPlex record an upload keeps of a genotype file (the file itself is read where it is, never stored).
 
 Each refusal is an UploadError carrying the HTTP status and a message that names the problem and the fix.
 """
@@ -6,12 +7,17 @@ Each refusal is an UploadError carrying the HTTP status and a message that names
 from __future__ import annotations
 
 import gzip
+import json
+import os
 import stat
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
+from facegen.io.genotypes import Genotypes, GenotypeStream, read_genotypes, read_webtool_skin
 from facegen.service.settings import Settings
 
 SCAN_SUFFIXES = (".zip", ".nii.gz", ".nii", ".mha", ".nrrd", ".ply", ".stl", ".obj")
@@ -24,6 +30,14 @@ CONTENT_TYPES = {
     "application/vnd.ms-pki.stl", "application/x-ply",
 }  # fmt: skip
 """Declared content types accepted besides model/*; anything else (an image, a web page) is refused."""
+GENOTYPE_CONTENT_TYPES = {
+    "", "application/octet-stream", "application/gzip", "application/x-gzip", "text/plain", "text/csv",
+    "text/tab-separated-values", "text/x-vcf", "text/vcf", "text/x-vcard", "text/vcard", "text/directory",
+}  # fmt: skip
+"""Declared content types of a genotype or skin-probability file (.vcf is often declared as a vCard by its suffix)."""
+MAX_GENOTYPE_LINE_BYTES = 1024 * 1024
+"""The longest line a genotype file may have (a VCF line of one person is under 1 kB; of 1000s of samples ~10 kB)."""
+MAX_SKIN_BYTES = 1024 * 1024
 _CHUNK = 1024 * 1024
 
 
@@ -64,6 +78,76 @@ def check_content_type(field: str, content_type: str | None) -> None:
         return
     raise UploadError(415, f"{field}: content type {declared!r} is not a scan, mesh or landmark file; send the file "
                            "as application/octet-stream")  # fmt: skip
+
+
+def check_genotype_content_type(field: str, content_type: str | None) -> None:
+    """Refuse a declared content type that cannot be a genotype or skin-probability file (415)."""
+    declared = (content_type or "").split(";")[0].strip().lower()
+    if declared not in GENOTYPE_CONTENT_TYPES:
+        raise UploadError(415, f"{field}: content type {declared!r} is not a genotype file (VCF, raw-data text, "
+                               "CSV); send the file as application/octet-stream")  # fmt: skip
+
+
+def read_hirisplex(genotypes: BinaryIO, *, sample: str | None, skin: BinaryIO | None, settings: Settings) -> bytes:
+    """What an upload keeps of a genotype file, as JSON: the HIrisPlex dosages, file format, missing reasons and
+    notes (no sample name), and the skin probabilities of the web tool's output CSV `skin`. The files are read where
+    they are (the request's own spooled copies), never written anywhere; a refusal (422/413) carries the reader's
+    message. Genetic privacy: nothing else of them, not even their names, goes further."""
+    _check_genotype_text(genotypes, "genotypes", settings.max_upload_bytes, settings)
+    if skin is not None:
+        _check_genotype_text(skin, "skin_probabilities", MAX_SKIN_BYTES, settings)
+    try:
+        calls = read_genotypes(GenotypeStream("genotypes", genotypes), sample=sample)
+        probabilities = None if skin is None else read_webtool_skin(GenotypeStream("skin_probabilities", skin),
+                                                                    sample=sample)  # fmt: skip
+    except ValueError as exc:
+        raise UploadError(422, str(exc)) from None
+    return json.dumps({"genotypes": calls.record(), "skin": probabilities}, indent=2, sort_keys=True).encode()
+
+
+def load_hirisplex(path: Path) -> tuple[Genotypes, dict[str, float] | None]:
+    """An upload's HIrisPlex record (see `read_hirisplex`) as the reader's genotypes and the skin probabilities."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        skin = record["skin"]
+        return Genotypes.from_record(record["genotypes"]), None if skin is None else {
+            str(k): float(v) for k, v in skin.items()}  # fmt: skip
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"the upload's genotype record is damaged ({exc}); submit the case again") from None
+
+
+def _check_genotype_text(file: BinaryIO, field: str, limit: int, settings: Settings) -> None:
+    """Before a reader sees it: the file is not empty, at most `limit` bytes, unpacks (gzip) to at most the unpacked
+    limit, is whole, and has no line over MAX_GENOTYPE_LINE_BYTES (a reader holds one line at a time)."""
+    size = file.seek(0, os.SEEK_END)
+    file.seek(0)
+    if size == 0:
+        raise UploadError(422, f"{field} is empty; send the whole file")
+    if size > limit:
+        raise UploadError(413, f"{field} is {size} bytes; the limit is {limit}")
+    gzipped = file.read(2) == b"\x1f\x8b"
+    file.seek(0)
+    stream = gzip.GzipFile(fileobj=file, mode="rb") if gzipped else file
+    unpacked, line = 0, 0
+    try:
+        while chunk := stream.read(_CHUNK):
+            unpacked += len(chunk)
+            if unpacked > settings.max_unpacked_bytes:
+                raise UploadError(413, f"{field} unpacks to more than {settings.max_unpacked_bytes} bytes; the "
+                                       "limit is FACEGEN_MAX_UNPACKED_MB")  # fmt: skip
+            parts = chunk.split(b"\n")
+            line += len(parts[0])
+            if max([line, *map(len, parts[1:])]) > MAX_GENOTYPE_LINE_BYTES:
+                raise UploadError(413, f"{field} has a line longer than {MAX_GENOTYPE_LINE_BYTES} bytes; it is no "
+                                       "genotype file facegen reads (a VCF of many people: keep the one, e.g. "
+                                       "bcftools view -s NAME)")  # fmt: skip
+            line = len(parts[-1]) if len(parts) > 1 else line
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UploadError(422, f"{field}: the compressed file is damaged ({exc}); send it whole") from None
+    finally:
+        if stream is not file:
+            stream.close()
+        file.seek(0)
 
 
 def check_scan(path: Path, suffix: str, settings: Settings) -> None:

@@ -13,8 +13,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from facegen.data.groups import GROUPINGS
+
 PRECISIONS = ("auto", "bf16", "fp32")
-BALANCE = ("none", "sex", "age", "bmi", "group")
+BALANCE = ("none", *GROUPINGS)
+"""Balanced sampling: off, or by one grouping of facegen.data.groups."""
 
 
 @dataclass(frozen=True)

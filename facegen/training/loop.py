@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from facegen.evaluation.metrics import depth_errors
+from facegen.data.groups import group_labels
 from facegen.io.atomic import write_json_atomic
 from facegen.io.output_folder import OutputFolderError, claim_output_folder
 from facegen.models.base import DepthData, FaceModel, TrainableModel
@@ -35,6 +35,8 @@ RUN_KIND = "training run"
 
 ProgressCallback = Callable[[int, int, dict[str, float]], None]
 """Called on the main process as (step, total steps, latest losses)."""
+Validation = Callable[[FaceModel, DepthData], dict[str, float]]
+"""Scores a model on validation subjects as named figures (the caller's metrics: the trainer imports none)."""
 
 
 class BatchStream:
@@ -72,8 +74,6 @@ def balanced_weights(data: DepthData, by: str) -> np.ndarray | None:
     """Sampling weights that give every group (sex, age band, BMI band or population group) equal weight."""
     if by == "none":
         return None
-    from facegen.evaluation.bias import group_labels
-
     labels = np.array(group_labels(data.subjects, by))
     _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     return 1.0 / counts[inverse]
@@ -82,15 +82,6 @@ def balanced_weights(data: DepthData, by: str) -> np.ndarray | None:
 def step_seed(seed: int, step: int, rank: int) -> int:
     """The global-generator seed of one step on one process."""
     return int(np.random.SeedSequence([seed, step, rank]).generate_state(1)[0])
-
-
-def validation_figures(model: FaceModel, data: DepthData) -> dict[str, float]:
-    """Mean depth errors (mm) over the face region the model claims, on validation subjects."""
-    recs = model.reconstruct_many(data, seed=0)
-    pred = np.stack([r.mean_mm for r in recs])
-    mask = data.face_region & np.stack([r.mask for r in recs])
-    errors = depth_errors(pred, data.face_depth, mask)
-    return {f"val_{k}": float(np.mean(v)) for k, v in errors.items() if k in ("mae_mm", "rmse_mm", "within_2_5mm")}
 
 
 def subset(data: DepthData, count: int) -> DepthData:
@@ -127,7 +118,8 @@ class _Log:
 
 
 class Trainer:
-    """Trains one TrainableModel on one process of a (possibly distributed) run."""
+    """Trains one TrainableModel on one process of a (possibly distributed) run; `validate` scores the val
+    subjects every eval_every steps (no validation without it)."""
 
     def __init__(
         self,
@@ -138,9 +130,11 @@ class Trainer:
         val: DepthData | None,
         run: Path | None = None,
         data_hash: str | None = None,
+        validate: Validation | None = None,
     ) -> None:
         self.model, self.config, self.runtime = model, config, runtime
         self.train, self.val, self.run, self.data_hash = train, val, run, data_hash
+        self.validate = validate
         model.prepare(train)
         self.nets = {name: net.to(runtime.device) for name, net in model.networks().items()}
         self.optimizers = model.optimizers(config.lr, (config.beta1, config.beta2))
@@ -194,6 +188,7 @@ class Trainer:
         writer = self._writer()
         log, last, figures = _Log(), {}, {}
         started, first_step = time.perf_counter(), self.step
+        validating = self.validate is not None and self.val is not None and rt.is_main
         try:
             while self.step < config.steps:
                 self.step += 1
@@ -207,8 +202,8 @@ class Trainer:
                             writer.add_scalar(f"train/{k}", v, self.step)
                     if rt.is_main and on_progress is not None:
                         on_progress(self.step, config.steps, last)
-                if self.val is not None and rt.is_main and (self.step % config.eval_every == 0):
-                    figures = validation_figures(self.model, subset(self.val, config.val_subjects))
+                if validating and self.step % config.eval_every == 0:
+                    figures = self.validate(self.model, subset(self.val, config.val_subjects))
                     if writer is not None:
                         for k, v in figures.items():
                             writer.add_scalar(f"val/{k.removeprefix('val_')}", v, self.step)
@@ -241,6 +236,14 @@ def train_in_memory(model: TrainableModel, data: DepthData, config: TrainConfig)
     return Trainer(model, config, runtime, data, None).fit()
 
 
+def fit_model(model: FaceModel, data: DepthData, *, seed: int = 0) -> dict[str, float]:
+    """Fit any family in memory with default settings: closed-form by its own `fit`, neural by the trainer (it
+    lives here because models never import the trainer; `facegen train` also writes checkpoints and logs)."""
+    if isinstance(model, TrainableModel):
+        return train_in_memory(model, data, TrainConfig(model=model.family, seed=seed))
+    return model.fit(data, seed=seed)
+
+
 def _claim_run_folder(run: Path, *, resume: bool, overwrite: bool) -> None:
     """Make RUN a facegen run folder (once, in the launching process): new, resumed, or replaced on request."""
     if int(os.environ.get("RANK", "0")) != 0:
@@ -261,9 +264,11 @@ def train_run(
     resume: bool = False,
     overwrite: bool = False,
     on_progress: ProgressCallback | None = None,
+    validate: Validation | None = None,
 ) -> dict[str, Any]:
     """`facegen train`: fit or train `config.model` on DATA's train split into RUN (an earlier run there is
-    continued with `resume` or replaced with `overwrite`); returns the run record."""
+    continued with `resume` or replaced with `overwrite`); returns the run record. `validate` scores the val
+    split during training and at the end (the caller's metrics; none without it)."""
     run, data_root = Path(run), Path(data_root)
     _claim_run_folder(run, resume=resume, overwrite=overwrite)
     runtime = start_runtime(config.device, config.precision)
@@ -276,7 +281,7 @@ def train_run(
         model = seeded_model(config)
         started = time.perf_counter()
         if isinstance(model, TrainableModel):
-            trainer = Trainer(model, config, runtime, train, val, run, data_hash)
+            trainer = Trainer(model, config, runtime, train, val, run, data_hash, validate)
             latest = ckpt.latest_checkpoint(run) if resume else None
             if latest is not None:
                 trainer.restore(latest)
@@ -285,8 +290,8 @@ def train_run(
             figures = model.fit(train, seed=config.seed) if runtime.is_main else {}
         if not runtime.is_main:
             return {}
-        if val is not None:
-            figures |= validation_figures(model, val)
+        if val is not None and validate is not None:
+            figures |= validate(model, val)
         model.save(run / MODEL_DIR)
         if len(train) >= MIN_SKULLS:  # what a case's skull is compared with (how far from the training skulls)
             fit_skull_space(train.skull_depth, train.skull_mask, seed=config.seed).save(run / MODEL_DIR)

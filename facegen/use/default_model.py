@@ -16,10 +16,11 @@ from pathlib import Path
 
 from facegen.io.cache import cache_root
 
-DEFAULT_MODEL = "default-pca-128-v3"
+DEFAULT_MODEL = "default-pca-128-v4"
 """v2: the statistical model states its predictive SD (the case shows uncertainty by default). v3: faces relative to
 the bone (log tissue depth over the bone envelope): no face inside the bone, a real skull read by what it shares
-with the synthetic ones."""
+with the synthetic ones. v4: the envelope smoothed (no teeth or sutures through a real skull's face), the face held in
+front of the bone by a soft floor, the nostrils lidded in the case's meshes."""
 DEFAULT_SUBJECTS = 300
 DEFAULT_SEED = 2026
 
@@ -42,6 +43,7 @@ def build_default_model(
     from facegen.data.representations.build import square_spec
     from facegen.evaluation.html_report import write_report
     from facegen.evaluation.report import evaluate_models
+    from facegen.evaluation.validation import validation_figures
     from facegen.training.config import load_config
     from facegen.training.loop import train_run
 
@@ -52,7 +54,7 @@ def build_default_model(
         data, run = Path(tmp) / "data", Path(tmp) / "run"
         write_synthetic_dataset(data, n=n, seed=seed, spec=square_spec(128, (8, 8, 8)), workers=workers,
                                 on_subject=on_subject)  # fmt: skip
-        train_run(load_config(None, [f"seed={seed}"], model="pca"), data, run)
+        train_run(load_config(None, [f"seed={seed}"], model="pca"), data, run, validate=validation_figures)
         write_report(evaluate_models([run], data, "test", seed=seed), run / "evaluation")
         shutil.rmtree(target, ignore_errors=True)
         os.replace(run, target)

@@ -102,6 +102,28 @@ FRONTAL_SLOPE_DEG = 72.0
 sides of the head, towards the ears) a frontal depth map samples the surface too sparsely to show it whole."""
 
 
+SKIN_PIT_MM = 6.0
+"""Pits in a frontal face depth map narrower than twice this (the nostrils, seen from the front as holes into the
+nose, 8-12 mm across) are lidded at their rim for the case's meshes: skin seen from the front has no such holes."""
+
+
+def lidded_skin_pits(depth_mm: np.ndarray, mask: np.ndarray, view: DepthView, *, radius_mm: float = SKIN_PIT_MM
+                     ) -> np.ndarray:  # fmt: skip
+    """(H, W) the face depth with its narrow pits lidded (a grey closing by a flat disc over the face's pixels): the
+    face only comes forward, never nearer the bone; pixels outside `mask` are left as they are."""
+    from scipy import ndimage
+
+    r = max(radius_mm / view.pixel_mm, 1.0)
+    k = int(np.ceil(r))
+    disc = np.hypot(*np.mgrid[-k : k + 1, -k : k + 1]) <= r
+    depth = np.asarray(depth_mm, np.float64)
+    inside = np.where(mask, depth, -np.inf)  # the face's own pixels only: no lid reaches across its outline
+    dilated = ndimage.grey_dilation(inside, footprint=disc, mode="constant", cval=-np.inf)
+    closed = ndimage.grey_erosion(np.where(np.isfinite(dilated), dilated, np.inf), footprint=disc, mode="constant",
+                                  cval=np.inf)  # fmt: skip
+    return np.where(mask, np.maximum(depth, np.where(np.isfinite(closed), closed, depth)), depth).astype(np.float32)
+
+
 def frontal_mask(depth_mm: np.ndarray, mask: np.ndarray, view: DepthView, *,
                  max_slope_deg: float = FRONTAL_SLOPE_DEG) -> np.ndarray:  # fmt: skip
     """(H, W) the pixels of one frontal surface: slope under `max_slope_deg`, the largest connected piece, its holes

@@ -39,6 +39,7 @@ from facegen.use.face_mesh import (
     MESH_FORMATS,
     depth_map_mesh,
     frontal_mask,
+    lidded_skin_pits,
     mesh_file_bytes,
     mesh_header,
     to_scan_coordinates,
@@ -188,6 +189,7 @@ def reconstruct_case(
                                     n_samples=samples)  # fmt: skip
         face_depth, moved[subject.subject_id] = _in_front_of_bone(rec.mean_mm, rec.mask, reps.skull_depth.depth_mm,
                                                                   reps.skull_depth.mask)  # fmt: skip
+        face_depth = lidded_skin_pits(face_depth, rec.mask, model.view)  # the nostrils are no holes from the front
         face = depth_map_mesh(face_depth, frontal_mask(face_depth, rec.mask, model.view), model.view,
                               max_edge_jump_mm=EDGE_JUMP_PIXELS * model.view.pixel_mm)  # fmt: skip
         name = subject.subject_id
@@ -365,7 +367,7 @@ def resolve_model(model: str | Path, *, console=None) -> tuple[FaceModel, Path, 
 def _case_accuracy(model_folder: Path, label: str, metadata: CaseMetadata) -> dict[str, Any] | None:
     """The model's evaluation figures for this case's groups, when its run holds an evaluation report."""
     from facegen.data.dataset.split import bmi_band
-    from facegen.evaluation.bias import age_band
+    from facegen.data.groups import age_band
     from facegen.use.case_report import accuracy_for_case
 
     report = model_folder.parent / "evaluation" / "report.json"
@@ -402,19 +404,24 @@ def reconstruct(
     genotype_sample: str | None = None,
     skin_probabilities: Path | str | None = None,
     complete_head: bool = True,
+    phenotype: PhenotypePrediction | None = None,
 ) -> CaseResult:
     """The Python form of `facegen reconstruct`: checks the metadata first, then writes the case folder.
     `landmarks`: a 3D Slicer markups file (.mrk.json, .fcsv) or CSV whose porions and left orbitale set the pose.
     `genotypes`: a genotype file for eye and hair colour (HIrisPlex; `genotype_sample` picks one of several), with
-    the web tool's skin probabilities when given; the file is read here and never copied into the case."""
+    the web tool's skin probabilities when given; the file is read here and never copied into the case.
+    `phenotype`: instead of `genotypes`, the prediction already made (the web service's, from the dosages it kept)."""
+    if phenotype is not None and (genotypes, genotype_sample, skin_probabilities) != (None, None, None):
+        raise ValueError("give either genotypes (with genotype_sample, skin_probabilities) or a phenotype already "
+                         "predicted from them, not both")  # fmt: skip
     metadata = CaseMetadata.parse(sex, age, None if bmi is None else str(bmi))
     if not Path(input_path).exists():
         raise ValueError(f"{input_path}: no such file or folder")
     if landmarks is not None and not Path(landmarks).is_file():
         raise ValueError(f"{landmarks}: no such landmark file; give a 3D Slicer .mrk.json or a CSV of landmarks")
     check_output_folder(Path(out), overwrite=overwrite, kind=CASE_KIND)  # before a first-use model build
-    phenotype = None if genotypes is None else phenotype_from_files(
-        genotypes, sample=genotype_sample, skin_probabilities=skin_probabilities)  # fmt: skip
+    if genotypes is not None:
+        phenotype = phenotype_from_files(genotypes, sample=genotype_sample, skin_probabilities=skin_probabilities)
     face_model, folder, label = resolve_model(model, console=console)
     return reconstruct_case(
         Path(input_path), Path(out), model=face_model, model_folder=folder, model_label=label, metadata=metadata,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import trimesh
 
 from facegen.data.representations.depth_map import DepthView
-from facegen.viz.show import shaded_view
+from facegen.viz.show import save_figure, shaded_view
 
 PROFILE_YAW_DEG = 90.0
 _VIEW = DepthView(shape=(300, 300), pixel_mm=1.0, centre_mm=(0.0, -20.0))
@@ -48,3 +50,10 @@ def alignment_figure(
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def save_alignment_figure(
+    skull: trimesh.Trimesh, face: trimesh.Trimesh | None, landmarks: dict[str, np.ndarray], title: str, out: Path
+) -> None:
+    """`alignment_figure` written as a PNG to OUT: what `facegen ingest` hands the data layer to draw each case."""
+    save_figure(alignment_figure(skull, face, landmarks, title), out)

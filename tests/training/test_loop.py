@@ -1,12 +1,16 @@
-"""The trainer's pieces in-process: the batch stream, balanced sampling and bf16 steps."""
+"""The trainer's pieces in-process: the batch stream, balanced sampling, bf16 steps, in-memory fits and the
+caller's validation."""
 
 import math
 
 import numpy as np
+import pytest
 
 from facegen.models.base import DepthData
-from facegen.training.config import load_config
-from facegen.training.loop import BatchStream, seeded_model, train_in_memory
+from facegen.models.registry import create
+from facegen.training import loop
+from facegen.training.config import TrainConfig, load_config
+from facegen.training.loop import BatchStream, fit_model, seeded_model, train_in_memory, train_run
 
 SMALL = ["model.channels=[8,16]", "model.discriminator_channels=8", "model.discriminator_layers=2", "batch_size=2"]
 
@@ -38,3 +42,23 @@ def test_bf16_and_balanced_training_run_on_cpu(tiny_dataset):
     config = load_config(None, [*SMALL, "steps=2", "precision=bf16", "balance=bmi"])
     figures = train_in_memory(seeded_model(config), data, config)
     assert math.isfinite(figures["loss_g"]) and figures["samples_per_second"] > 0
+
+
+def test_fit_model_trains_a_neural_family_with_default_settings_and_fits_a_closed_form_one(tiny_dataset, monkeypatch):
+    data = DepthData.load(tiny_dataset, "train")
+    gan = seeded_model(load_config(None, SMALL))
+    with pytest.raises(TypeError, match=r"gan2d is trained in steps: call facegen\.training\.loop\.fit_model"):
+        gan.fit(data)
+    calls = []
+    monkeypatch.setattr(loop, "train_in_memory", lambda *args: calls.append(args) or {"loss_g": 1.0})
+    assert fit_model(gan, data, seed=5) == {"loss_g": 1.0}
+    assert calls == [(gan, data, TrainConfig(model="gan2d", seed=5))]
+    assert fit_model(create("pca"), data, seed=1) == create("pca").fit(data, seed=1)
+
+
+def test_validation_is_the_callers_and_scores_the_val_split(tiny_dataset, tmp_path):
+    config = load_config(None, [], model="pca")
+    plain = train_run(config, tiny_dataset, tmp_path / "plain")
+    assert not any(k.startswith("val_") for k in plain["figures"])
+    scored = train_run(config, tiny_dataset, tmp_path / "scored", validate=lambda _, val: {"val_n": float(len(val))})
+    assert scored["figures"]["val_n"] == scored["data"]["val"] > 0

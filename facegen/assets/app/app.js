@@ -126,9 +126,10 @@ async function upload(event) {
   const form = event.target, data = new FormData();
   $("upload-error").textContent = "";
   for (const field of ["sex", "age", "bmi"]) if (form.elements[field].value !== "") data.append(field, form.elements[field].value);
-  for (const field of ["scan", "landmarks"]) {  // sent as plain bytes: the service checks what they hold
+  for (const field of ["scan", "landmarks", "genotypes"]) {  // sent as plain bytes: the service checks what they hold
     const file = form.elements[field].files[0];
-    if (file) data.append(field, new File([file], file.name, { type: "application/octet-stream" }));
+    const name = field === "genotypes" ? "genotypes" : file?.name;  // a genotype file's name can name the person
+    if (file) data.append(field, new File([file], name, { type: "application/octet-stream" }));
   }
   $("upload-status").textContent = "uploading…";
   try {

@@ -16,9 +16,11 @@ import shutil
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import trimesh
 
 from facegen import __version__
 from facegen.data.dataset import layout
@@ -41,6 +43,11 @@ CASE_FILES = ("skull.ply", "landmarks.json", "scan.json", "alignment.png", "arra
 """What a finished case folder holds (plus face.ply when the input had a face)."""
 METADATA_COLUMNS = ("subject_id", "sex", "age_years", "bmi")
 SPLIT_SEED = 0
+
+AlignmentDrawer = Callable[[trimesh.Trimesh, trimesh.Trimesh | None, dict[str, np.ndarray], str, Path], None]
+"""Writes the picture of a case's canonical alignment as (skull, face or None, landmarks, title, PNG path).
+The caller's drawing layer supplies it (facegen.viz.alignment.save_alignment_figure): data draws nothing. With
+several workers it must pickle (a module-level function)."""
 
 
 @dataclass(frozen=True)
@@ -131,11 +138,8 @@ def _done(folder: Path) -> bool:
     return all((folder / name).is_file() for name in CASE_FILES)
 
 
-def process_case(case: Case, *, out: Path, options: IngestOptions) -> CaseOutcome:
+def process_case(case: Case, *, out: Path, options: IngestOptions, draw_alignment: AlignmentDrawer) -> CaseOutcome:
     """Ingest one case into its work folder (runs in a worker); errors become a failed outcome."""
-    from facegen.viz.alignment import alignment_figure
-    from facegen.viz.show import save_figure
-
     sid = case.subject.subject_id
     folder = _case_dir(out, sid)
     if _done(folder):
@@ -157,9 +161,7 @@ def process_case(case: Case, *, out: Path, options: IngestOptions) -> CaseOutcom
             )
             canonical = {k: head.alignment.to_canonical.apply(v) for k, v in head.alignment.landmarks.items()}
             shown = {k: v for k, v in canonical.items() if k.startswith(("porion", "orbitale", "nasion"))}
-            save_figure(
-                alignment_figure(head.skull, head.face, shown, f"{sid}: canonical alignment"), stage / "alignment.png"
-            )
+            draw_alignment(head.skull, head.face, shown, f"{sid}: canonical alignment", stage / "alignment.png")
             np.savez_compressed(stage / "arrays.npz", **representation_arrays(rep, options.spec))
     except Exception as exc:  # one case's failure is reported, never fatal to the batch
         return CaseOutcome(sid, False, f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc))
@@ -229,6 +231,7 @@ def ingest_dataset(
     inputs: list[Path],
     out: Path,
     *,
+    draw_alignment: AlignmentDrawer,
     metadata: Path | None = None,
     options: IngestOptions | None = None,
     workers: int = 1,
@@ -237,7 +240,8 @@ def ingest_dataset(
 ) -> tuple[dict | None, list[CaseOutcome]]:
     """Ingest every input into the dataset folder `out`; returns (card or None if nothing succeeded, outcomes).
 
-    An earlier dataset at `out` is replaced only with `overwrite`, or when resuming its unfinished ingest."""
+    `draw_alignment` writes each case's alignment.png (a dataset of scans holds one per subject). An earlier
+    dataset at `out` is replaced only with `overwrite`, or when resuming its unfinished ingest."""
     options = options or IngestOptions()
     out = Path(out)
     cases = plan_cases([Path(p) for p in inputs], metadata)
@@ -250,9 +254,10 @@ def ingest_dataset(
     outcomes: dict[str, CaseOutcome] = {}
     pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
     try:
-        futures = [pool.submit(process_case, c, out=out, options=options) for c in cases] if pool else []
+        run_case = partial(process_case, out=out, options=options, draw_alignment=draw_alignment)
+        futures = [pool.submit(run_case, c) for c in cases] if pool else []
         for n, case in enumerate(cases):
-            outcome = _result(futures[n], case) if pool else process_case(case, out=out, options=options)
+            outcome = _result(futures[n], case) if pool else run_case(case)
             outcomes[case.subject.subject_id] = outcome
             if on_case:
                 on_case(outcome)

@@ -1,21 +1,22 @@
 """Genotypes in: a VCF, a 23andMe or AncestryDNA raw file, or the HIrisPlex-S web tool's CSV, as HIrisPlex dosages.
 
 The format is told from the file's content (its suffix may lie or be missing). Only the HIrisPlex markers are
-read; a genotype file is personal data, and nothing else of it leaves the reader.
+read; a genotype file is personal data, and nothing else of it leaves the reader. A file is given by its path or,
+open (an upload, never copied to disk), as a GenotypeStream.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from facegen.io.genotypes.calls import Genotypes, open_text
+from facegen.io.genotypes.calls import Genotypes, GenotypeStream, as_source, open_text
 from facegen.io.genotypes.consumer import ANCESTRY_DNA, TWENTY_THREE_AND_ME, read_consumer
 from facegen.io.genotypes.markers import HIRISPLEX_MARKERS, Marker
 from facegen.io.genotypes.vcf import VCF_MAGIC, read_vcf
 from facegen.io.genotypes.webtool import SKIN_COLUMNS, WEBTOOL_INPUT, read_webtool_counts, read_webtool_skin
 
-__all__ = ["HIRISPLEX_MARKERS", "SKIN_COLUMNS", "Genotypes", "Marker", "detect_format", "read_genotypes",
-           "read_webtool_skin"]  # fmt: skip
+__all__ = ["HIRISPLEX_MARKERS", "SKIN_COLUMNS", "GenotypeStream", "Genotypes", "Marker", "detect_format",
+           "read_genotypes", "read_webtool_skin"]  # fmt: skip
 
 VCF = "VCF"
 FORMATS = (VCF, TWENTY_THREE_AND_ME, ANCESTRY_DNA, WEBTOOL_INPUT)
@@ -23,10 +24,10 @@ SNIFF_LINES = 200
 """Lines read to tell the format."""
 
 
-def detect_format(path: Path) -> str:
+def detect_format(path: Path | str | GenotypeStream) -> str:
     """Which of FORMATS a file is, from its first lines; a ValueError names the file when it is none of them."""
-    path = Path(path)
-    if not path.is_file():
+    path = as_source(path)
+    if isinstance(path, Path) and not path.is_file():
         raise ValueError(f"{path}: no such genotype file")
     lines = []
     with open_text(path) as fh:
@@ -57,10 +58,10 @@ def detect_format(path: Path) -> str:
     )
 
 
-def read_genotypes(path: Path | str, *, sample: str | None = None) -> Genotypes:
+def read_genotypes(path: Path | str | GenotypeStream, *, sample: str | None = None) -> Genotypes:
     """The HIrisPlex dosages of one person in a genotype file of any supported format; `sample` picks one where
     the file holds several (VCF, web-tool CSV)."""
-    path = Path(path)
+    path = as_source(path)
     kind = detect_format(path)
     if kind == VCF:
         return read_vcf(path, sample=sample)

@@ -6,11 +6,13 @@ Nothing else of the file is kept: no other marker, and the sample's name only to
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator, Sequence
+import io
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, BinaryIO, TextIO
 
 from facegen.io.genotypes.markers import HIRISPLEX_MARKERS
 
@@ -45,6 +47,42 @@ class Genotypes:
         """The HIrisPlex markers without a dosage, in the panel's order."""
         return [m.rsid for m in HIRISPLEX_MARKERS if self.dosages.get(m.rsid) is None]
 
+    def record(self) -> dict[str, Any]:
+        """What a prediction needs, as JSON: dosages, file format, missing reasons and notes; never the sample's name
+        (the web service keeps this, not the genotype file)."""
+        return {"dosages": dict(self.dosages), "file_format": self.file_format,
+                "missing_reasons": dict(self.missing_reasons), "notes": list(self.notes)}  # fmt: skip
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Genotypes:
+        """The genotypes of a `record()` (with no sample name); a ValueError says what is wrong with it."""
+        try:
+            return cls(dict(record["dosages"]), str(record["file_format"]), None,
+                       dict(record.get("missing_reasons", {})), tuple(map(str, record.get("notes", ()))))  # fmt: skip
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a genotype record (dosages, file_format, ...): {exc!r}") from None
+
+
+@dataclass(frozen=True)
+class GenotypeStream:
+    """A genotype file given as an open binary file (an upload), read where it is: never copied to disk or kept.
+    `name` stands for it in messages (e.g. the form field), never the client's file name."""
+
+    name: str
+    file: BinaryIO
+
+    def __str__(self) -> str:
+        return self.name
+
+
+GenotypeSource = Path | GenotypeStream
+"""A genotype file by its path, or open (see GenotypeStream)."""
+
+
+def as_source(path: Path | str | GenotypeStream) -> GenotypeSource:
+    """A path as a Path; an open file as is."""
+    return path if isinstance(path, GenotypeStream) else Path(path)
+
 
 def genotypes_from(
     found: dict[str, int | None], file_format: str, *, sample: str | None = None, notes: Sequence[str] = ()
@@ -56,13 +94,12 @@ def genotypes_from(
 
 
 @contextmanager
-def open_text(path: Path) -> Iterator[TextIO]:
-    """A genotype file (plain or gzip/bgzip) as text lines; a file that is not text fails with its name."""
-    path = Path(path)
+def open_text(path: Path | GenotypeStream) -> Iterator[TextIO]:
+    """A genotype file (plain or gzip/bgzip) as text lines, read from its start; a file that is not text fails with
+    its name. An open file (GenotypeStream) is left open."""
+    path = as_source(path)
     try:
-        with path.open("rb") as fh:
-            gzipped = fh.read(2) == GZIP_MAGIC
-        raw = gzip.open(path, "rt", encoding="utf-8") if gzipped else path.open(encoding="utf-8")  # noqa: SIM115
+        raw = _stream_text(path.file) if isinstance(path, GenotypeStream) else _path_text(path)
     except OSError as exc:
         raise ValueError(f"{path}: cannot read the genotype file ({exc.strerror or exc})") from None
     try:
@@ -71,13 +108,32 @@ def open_text(path: Path) -> Iterator[TextIO]:
         raise ValueError(
             f"{path}: not a text file; give a VCF, a 23andMe/AncestryDNA raw file or a web-tool CSV"
         ) from None
-    except (EOFError, gzip.BadGzipFile, OSError) as exc:
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
         raise ValueError(f"{path}: the compressed file is damaged ({exc}); download or compress it again") from None
     finally:
-        raw.close()
+        if isinstance(path, GenotypeStream):
+            inner = raw.detach()  # the caller's file stays open
+            if inner is not path.file:
+                inner.close()  # the gzip reader over it
+        else:
+            raw.close()
 
 
-def choose_sample(names: Sequence[str], sample: str | None, *, path: Path) -> int:
+def _path_text(path: Path) -> TextIO:
+    with path.open("rb") as fh:
+        gzipped = fh.read(2) == GZIP_MAGIC
+    return gzip.open(path, "rt", encoding="utf-8") if gzipped else path.open(encoding="utf-8")  # noqa: SIM115
+
+
+def _stream_text(file: BinaryIO) -> TextIO:
+    file.seek(0)
+    gzipped = file.read(2) == GZIP_MAGIC
+    file.seek(0)
+    binary = gzip.GzipFile(fileobj=file, mode="rb") if gzipped else file
+    return io.TextIOWrapper(binary, encoding="utf-8")
+
+
+def choose_sample(names: Sequence[str], sample: str | None, *, path: GenotypeSource) -> int:
     """The index of the chosen sample: `sample` by name, or the only one; an error lists the names otherwise."""
     if not names:
         raise ValueError(f"{path}: the file holds no sample's genotypes")

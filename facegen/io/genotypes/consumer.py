@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from facegen.io.genotypes.calls import Genotypes, genotypes_from, open_text
+from facegen.io.genotypes.calls import Genotypes, GenotypeStream, as_source, genotypes_from, open_text
 from facegen.io.genotypes.markers import BY_RSID, dosage
 
 TWENTY_THREE_AND_ME = "23andMe"
@@ -21,9 +21,9 @@ COLUMNS = {
 NO_CALL_ALLELES = {"-", "0", "."}
 
 
-def read_consumer(path: Path, *, kind: str, sample: str | None = None) -> Genotypes:
+def read_consumer(path: Path | GenotypeStream, *, kind: str, sample: str | None = None) -> Genotypes:
     """One person's HIrisPlex dosages from a 23andMe or AncestryDNA raw file (`kind`)."""
-    path = Path(path)
+    path = as_source(path)
     if kind not in COLUMNS:
         raise ValueError(f"unknown consumer file kind {kind!r}; known: {', '.join(COLUMNS)}")
     if sample is not None:

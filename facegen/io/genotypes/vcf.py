@@ -11,7 +11,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from facegen.io.genotypes.calls import Genotypes, choose_sample, genotypes_from, open_text
+from facegen.io.genotypes.calls import (
+    Genotypes,
+    GenotypeSource,
+    GenotypeStream,
+    as_source,
+    choose_sample,
+    genotypes_from,
+    open_text,
+)
 from facegen.io.genotypes.markers import BY_POSITION, BY_RSID, INSERTED, NOT_INSERTED, Marker, dosage, normal_chrom
 
 VCF_MAGIC = "##fileformat=VCF"
@@ -20,9 +28,9 @@ OTHER_ASSEMBLIES = ("grch37", "hg19", "hs37d5", "human_g1k_v37", "assembly=b37",
 FIXED_COLUMNS = 9
 
 
-def read_vcf(path: Path, *, sample: str | None = None) -> Genotypes:
+def read_vcf(path: Path | GenotypeStream, *, sample: str | None = None) -> Genotypes:
     """One sample's HIrisPlex dosages from a VCF; `sample` picks a column when the file holds several."""
-    path = Path(path)
+    path = as_source(path)
     with open_text(path) as fh:
         if not fh.readline().startswith(VCF_MAGIC):
             raise ValueError(f"{path}: not a VCF (its first line must be {VCF_MAGIC}...)")
@@ -43,7 +51,7 @@ def read_vcf(path: Path, *, sample: str | None = None) -> Genotypes:
     return genotypes_from(found, "VCF", sample=name, notes=notes)
 
 
-def _header(fh, path: Path, sample: str | None) -> tuple[int, str, bool, int]:
+def _header(fh, path: GenotypeSource, sample: str | None) -> tuple[int, str, bool, int]:
     """Read the meta lines and the #CHROM line: the chosen sample's column and name, whether positions may be
     matched, and the number of lines read."""
     by_position, line_no = True, 1

@@ -15,7 +15,15 @@ import math
 import re
 from pathlib import Path
 
-from facegen.io.genotypes.calls import Genotypes, choose_sample, genotypes_from, open_text
+from facegen.io.genotypes.calls import (
+    Genotypes,
+    GenotypeSource,
+    GenotypeStream,
+    as_source,
+    choose_sample,
+    genotypes_from,
+    open_text,
+)
 from facegen.io.genotypes.markers import BY_RSID, COMPLEMENT, HIRISPLEX_S_SKIN_COLUMNS, Marker
 
 WEBTOOL_INPUT = "HIrisPlex-S web-tool CSV"
@@ -34,24 +42,27 @@ SKIN_SUM_TOLERANCE = 0.02
 _COLUMN = re.compile(r"^(rs\d+)_([A-Za-z])$")
 
 
-def _rows(path: Path, what: str) -> tuple[list[str], list[dict[str, str]]]:
+def _rows(path: GenotypeSource, what: str) -> tuple[list[str], list[dict[str, str]]]:
     """The CSV's header and rows; the first column must be sampleid."""
     with open_text(path) as fh:
         reader = csv.DictReader(fh)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        if not header or header[0].lstrip("\ufeff").lower() != SAMPLE_COLUMN:
-            raise ValueError(f"{path}: not the HIrisPlex-S web tool's {what} (its first column must be sampleid)")
-        reader.fieldnames = [SAMPLE_COLUMN, *header[1:]]
-        rows = [row for row in reader if any((v or "").strip() for v in row.values() if isinstance(v, str))]
+        try:
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            if not header or header[0].lstrip("\ufeff").lower() != SAMPLE_COLUMN:
+                raise ValueError(f"{path}: not the HIrisPlex-S web tool's {what} (its first column must be sampleid)")
+            reader.fieldnames = [SAMPLE_COLUMN, *header[1:]]
+            rows = [row for row in reader if any((v or "").strip() for v in row.values() if isinstance(v, str))]
+        except csv.Error as exc:  # a NUL byte, a field over the csv module's limit
+            raise ValueError(f"{path}: not a readable CSV ({exc}); give the web tool's {what} as exported") from None
     return header, rows
 
 
-def _pick(path: Path, rows: list[dict[str, str]], sample: str | None) -> dict[str, str]:
+def _pick(path: GenotypeSource, rows: list[dict[str, str]], sample: str | None) -> dict[str, str]:
     names = [(row.get(SAMPLE_COLUMN) or "").strip() for row in rows]
     return rows[choose_sample(names, sample, path=path)]
 
 
-def _counts_counted(marker: Marker, label: str, *, path: Path) -> bool:
+def _counts_counted(marker: Marker, label: str, *, path: GenotypeSource) -> bool:
     """Whether a web-tool column labelled `label` counts the model's counted allele (else its other allele)."""
     label = label.upper()
     strands = [{marker.counted: True}] if marker.insertion else [{marker.counted: True, marker.other: False}]
@@ -66,9 +77,9 @@ def _counts_counted(marker: Marker, label: str, *, path: Path) -> bool:
     )
 
 
-def read_webtool_counts(path: Path, *, sample: str | None = None) -> Genotypes:
+def read_webtool_counts(path: Path | GenotypeStream, *, sample: str | None = None) -> Genotypes:
     """One sample's HIrisPlex dosages from the web tool's input CSV (allele counts)."""
-    path = Path(path)
+    path = as_source(path)
     header, rows = _rows(path, "input CSV")
     columns: dict[str, tuple[Marker, bool]] = {}
     for name in header[1:]:
@@ -103,9 +114,9 @@ def _count(text: str | None, *, where: str) -> int | None:
     return int(value)
 
 
-def read_webtool_skin(path: Path, *, sample: str | None = None) -> dict[str, float] | None:
+def read_webtool_skin(path: Path | str | GenotypeStream, *, sample: str | None = None) -> dict[str, float] | None:
     """The five skin probabilities of one sample from the web tool's output CSV; None when the tool gave NA."""
-    path = Path(path)
+    path = as_source(path)
     header, rows = _rows(path, "output CSV")
     absent = [c for c in SKIN_COLUMNS.values() if c not in header]
     if absent:

@@ -154,7 +154,7 @@ class StatisticalShapeRegression(FaceModel):
         self.state["detail_var"] = _masked_mean(unexplained**2, face_mask)
         fitted = face_mean + (design @ weights) @ face_modes
         if self.relative_to_bone:
-            fitted = face_from_log_tissue(fitted, x)
+            fitted = face_from_log_tissue(fitted, x, data.skull_depth.reshape(n, -1), skull_mask)
         train_mae = float(np.abs(fitted - data.face_depth.reshape(n, -1))[data.face_region.reshape(n, -1)].mean())
         return {"skull_explained": skull_explained, "face_explained": face_explained, "train_mae_mm": train_mae}
 
@@ -175,6 +175,7 @@ class StatisticalShapeRegression(FaceModel):
         x = self._skull_vectors(skull_depth[None], skull_mask[None], s["skull_fill"])
         scores = (x - s["skull_mean"]) @ s["skull_modes"].T / s["skull_sd"]
         coefficients = self._design(scores, metadata_features(subject)[None]) @ s["weights"]
+        central = s["face_mean"] + coefficients[0] @ s["face_modes"]  # the regression's own face: the SD's centre
         if n_samples > 1:
             rng = np.random.default_rng(seed)
             noise = rng.multivariate_normal(np.zeros(len(s["residual_cov"])), s["residual_cov"], size=n_samples)
@@ -183,8 +184,8 @@ class StatisticalShapeRegression(FaceModel):
         sd = self.predictive_sd()
         if self.relative_to_bone:  # log tissue depth (within the range training faces had) back to the face
             faces = np.clip(faces, s["log_tissue_low"], s["log_tissue_high"])
-            sd = face_sd_of_log_tissue(faces[0], sd**2)
-            faces = face_from_log_tissue(faces, x[0])
+            sd = face_sd_of_log_tissue(np.clip(central, s["log_tissue_low"], s["log_tissue_high"]), sd**2)
+            faces = face_from_log_tissue(faces, x[0], skull_depth.reshape(-1), skull_mask.reshape(-1))
         return Reconstruction(faces.reshape(-1, h, w).astype(np.float32), s["claimed"].reshape(h, w),
                               predictive_sd_mm=sd.reshape(h, w))  # fmt: skip
 

@@ -179,13 +179,6 @@ class ConditionalDiffusion(TrainableModel):
         optimizers["denoiser"].step()
         return {"loss_v": loss.item()}
 
-    def fit(self, data: DepthData, *, seed: int = 0) -> dict[str, float]:
-        """Train with the trainer's defaults, in memory (use `facegen train` for checkpoints and logs)."""
-        from facegen.training.config import TrainConfig
-        from facegen.training.loop import train_in_memory
-
-        return train_in_memory(self, data, TrainConfig(model=self.family, seed=seed))
-
     # --- sampling -------------------------------------------------------------------------------
     def _device(self) -> torch.device:
         return next(self.denoiser.parameters()).device

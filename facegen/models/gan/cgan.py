@@ -205,13 +205,6 @@ class ConditionalGAN(TrainableModel):
         faces = self._faces_mm(data.skull_depth, data.skull_mask, data.metadata)
         return [Reconstruction(f[None], self.claimed.copy()) for f in faces]
 
-    def fit(self, data: DepthData, *, seed: int = 0) -> dict[str, float]:
-        """Train with the trainer's defaults, in memory (use `facegen train` for checkpoints and logs)."""
-        from facegen.training.config import TrainConfig
-        from facegen.training.loop import train_in_memory
-
-        return train_in_memory(self, data, TrainConfig(model=self.family, seed=seed))
-
     # --- persistence ----------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
         if self.claimed is None:

@@ -16,14 +16,16 @@ from facegen.service import audit
 from facegen.service.deps import AUTH_RESPONSES, Examiner, SessionDep, Viewer, scope_of
 from facegen.service.models import Case
 from facegen.service.schemas import CaseCreated, CaseList, CaseOut
-from facegen.service.storage import CaseStore
+from facegen.service.storage import HIRISPLEX_FILE, CaseStore
 from facegen.service.tenancy import Caller, CaseNotFoundError
 from facegen.service.uploads import (
     UploadError,
     check_content_type,
+    check_genotype_content_type,
     check_landmarks,
     check_scan,
     landmark_suffix,
+    read_hirisplex,
     scan_suffix,
 )
 
@@ -48,8 +50,29 @@ def _metadata(sex: str, age: float | None, bmi: str) -> None:
         raise UploadError(422, str(exc)) from None
 
 
-def _store_upload(request: Request, case_id: str, scan: UploadFile, landmarks: UploadFile | None) -> str:
-    """Check and store the upload under DATA/uploads/<case>; the scan's type. Nothing stays when a check fails."""
+def _given(upload: UploadFile | None) -> UploadFile | None:
+    """An optional file field, None when left empty (a form without a file chosen sends no name)."""
+    return upload if upload is not None and upload.filename else None
+
+
+def _hirisplex(request: Request, genotypes: UploadFile | None, skin: UploadFile | None,
+               sample: str | None) -> bytes | None:  # fmt: skip
+    """What the upload keeps of the genotypes (see `read_hirisplex`), read in this process; None without them."""
+    if genotypes is None:
+        if skin is not None or sample:
+            raise UploadError(422, "skin_probabilities and genotype_sample go with a genotypes file; send it too")
+        return None
+    check_genotype_content_type("genotypes", genotypes.content_type)
+    if skin is not None:
+        check_genotype_content_type("skin_probabilities", skin.content_type)
+    return read_hirisplex(genotypes.file, sample=sample or None, skin=None if skin is None else skin.file,
+                          settings=request.app.state.settings)  # fmt: skip
+
+
+def _store_upload(request: Request, case_id: str, scan: UploadFile, landmarks: UploadFile | None,
+                  hirisplex: bytes | None) -> str:  # fmt: skip
+    """Check and store the upload under DATA/uploads/<case> (with the genotypes' HIrisPlex record, never the genotype
+    file); the scan's type. It appears whole, by one rename, or not at all: nothing stays when a check fails."""
     settings = request.app.state.settings
     suffix = scan_suffix(scan.filename)
     check_content_type("scan", scan.content_type)
@@ -68,6 +91,8 @@ def _store_upload(request: Request, case_id: str, scan: UploadFile, landmarks: U
             data = landmarks.file.read()
             check_landmarks(data, lm_suffix)
             (incoming / f"landmarks{lm_suffix}").write_bytes(data)
+        if hirisplex is not None:
+            (incoming / HIRISPLEX_FILE).write_bytes(hirisplex)
         incoming.rename(final)
     except BaseException:
         shutil.rmtree(incoming, ignore_errors=True)
@@ -85,12 +110,21 @@ def create_case(
     age: Annotated[float | None, Form(description="Age in years; empty when unknown.")] = None,
     bmi: Annotated[str, Form(description="A BMI value, low, normal, high or unknown.")] = "unknown",
     landmarks: Annotated[UploadFile | None, File(description="Landmarks that set the pose (as --landmarks).")] = None,
-) -> CaseCreated:
+    genotypes: Annotated[UploadFile | None, File(
+        description="Genotypes for eye and hair colour (HIrisPlex): VCF (plain or gzipped), 23andMe or AncestryDNA "
+                    "raw data, or the HIrisPlex-S web tool's input CSV. Read on arrival and never stored: the case "
+                    "keeps only the 24 HIrisPlex dosages.")] = None,
+    skin_probabilities: Annotated[UploadFile | None, File(
+        description="The HIrisPlex-S web tool's output CSV: its skin-colour probabilities (with genotypes).")] = None,
+    genotype_sample: Annotated[str | None, Form(
+        description="The sample in the genotypes (and skin) file when it holds several.", max_length=200)] = None,
+) -> CaseCreated:  # fmt: skip
     """Accept a skull and what is known of the person; the case is reconstructed on the queue."""
     case_id = str(uuid.uuid4())
     try:
         _metadata(sex, age, bmi)
-        suffix = _store_upload(request, case_id, scan, landmarks)
+        hirisplex = _hirisplex(request, _given(genotypes), _given(skin_probabilities), genotype_sample)
+        suffix = _store_upload(request, case_id, scan, landmarks, hirisplex)
     except UploadError as exc:
         raise HTTPException(exc.status, exc.message) from None
     try:
