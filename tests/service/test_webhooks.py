@@ -43,8 +43,8 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http.server_address[1]}/hook"
 
-    def wait(self, count: int, seconds: float = 60.0) -> list:
-        """The POSTs once `count` have arrived."""
+    def wait(self, count: int, seconds: float = 300.0) -> list:
+        """The POSTs once `count` have arrived (the case runs first: minutes on a loaded 2-core machine)."""
         deadline = time.monotonic() + seconds
         while len(self.posts) < count and time.monotonic() < deadline:
             time.sleep(0.1)
