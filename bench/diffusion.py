@@ -32,7 +32,7 @@ TARGET_SECONDS = 2.0
 
 def untrained(size: int) -> ConditionalDiffusion:
     """The default architecture with a flat prior at size x size (sampling cost only)."""
-    model = ConditionalDiffusion()
+    model = ConditionalDiffusion(relative_to_bone=False)  # a hand-set prior: depths in mm, no envelope
     model.claimed = np.ones((size, size), bool)
     model.tissue_mm = np.full((size, size), 6.0, np.float32)
     model.mean_face_mm = np.zeros((size, size), np.float32)

@@ -36,7 +36,7 @@ def measure(device: str, size: int, batch: int, steps: int, architecture: str) -
     from facegen.models.gan.cgan import ConditionalGAN
 
     torch.manual_seed(0)
-    model = ConditionalGAN(**ARCHITECTURES[architecture])
+    model = ConditionalGAN(**ARCHITECTURES[architecture], relative_to_bone=False)  # hand-built batches in mm
     dev = torch.device(device)
     nets = {k: v.to(dev) for k, v in model.networks().items()}
     optimizers = model.optimizers(2e-4, (0.5, 0.999))

@@ -10,6 +10,8 @@ bends it smoothly (no crease) where it would come near. The log also suits the t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from facegen.data.representations.bone_envelope import bone_envelope
@@ -59,3 +61,75 @@ def face_sd_of_log_tissue(log_tissue_mm: np.ndarray, log_variance: np.ndarray) -
     """SD (mm) of envelope + exp(u) for u ~ N(log_tissue, log_variance): the log-normal's SD."""
     variance = np.asarray(log_variance, np.float64)
     return (np.exp(log_tissue_mm) * np.sqrt(np.expm1(variance) * np.exp(variance))).astype(np.float32)
+
+
+MIN_LOG_TISSUE_SPREAD = 0.05
+"""A network's output is scaled by the training faces' log tissue spread, held at this (5% of the depth) or more."""
+TISSUE_RANGE_MARGIN = float(np.log(2.0))
+"""A network's log tissue depth is held within the training faces' range widened by this on both sides (half their
+thinnest tissue, twice their thickest): whatever it outputs, the face is finite."""
+
+
+def require_view(view: DepthView | None) -> DepthView:
+    """The depth maps' view that the envelope needs (its pixel size), or a ValueError that says how to get one."""
+    if view is None:
+        raise ValueError("faces relative to the bone need the depth maps' view (pixel size): load the data from a "
+                         "dataset folder, or pass relative_to_bone=False")  # fmt: skip
+    return view
+
+
+class TrainingEnvelope:
+    """The envelope of a training set's skulls, computed once though both `prepare` and `training_set` ask for it."""
+
+    def __init__(self) -> None:
+        self._skull_depth: np.ndarray | None = None
+        self._envelope: np.ndarray | None = None
+
+    def of(self, skull_depth_mm: np.ndarray, skull_mask: np.ndarray, view: DepthView | None) -> np.ndarray:
+        """(N, H, W) envelope in mm of these skulls: the one kept when they are the same array, else computed."""
+        if self._skull_depth is not skull_depth_mm or self._envelope is None:
+            self._envelope = envelope_of(skull_depth_mm, skull_mask, require_view(view))[0]
+            self._skull_depth = skull_depth_mm
+        return self._envelope
+
+    def clear(self) -> None:
+        """Forget the kept envelope (training tensors are built: its memory is not needed any more)."""
+        self._skull_depth, self._envelope = None, None
+
+
+@dataclass(frozen=True, eq=False)
+class LogTissueScale:
+    """How a network's output y maps to the log tissue depth u = mean + spread * y (held within [low, high]), fitted
+    on the training faces so that the network reads and writes values of order 1."""
+
+    mean: np.ndarray
+    """(H, W) log-mm: mean u per pixel over the training faces seen there (their overall mean elsewhere)."""
+    spread: float
+    """log-mm: RMS of u about `mean` over the training faces, at least MIN_LOG_TISSUE_SPREAD."""
+    low: float
+    high: float
+    """log-mm: the training faces' range of u widened by TISSUE_RANGE_MARGIN."""
+
+    @classmethod
+    def fit(cls, log_tissue_mm: np.ndarray, face_mask: np.ndarray) -> LogTissueScale:
+        """The scale of training log tissue depths (N, H, W) over their face masks (N, H, W)."""
+        u, mask = np.asarray(log_tissue_mm, np.float64), np.asarray(face_mask, bool)
+        if not mask.any():
+            raise ValueError("no training face pixel: the log tissue scale needs faces with a face mask")
+        seen = mask.sum(axis=0)
+        mean = np.where(seen > 0, np.where(mask, u, 0.0).sum(axis=0) / np.maximum(seen, 1), u[mask].mean())
+        spread = max(float(np.sqrt(np.mean((u - mean)[mask] ** 2))), MIN_LOG_TISSUE_SPREAD)
+        low, high = float(u[mask].min()) - TISSUE_RANGE_MARGIN, float(u[mask].max()) + TISSUE_RANGE_MARGIN
+        return cls(mean.astype(np.float32), spread, low, high)
+
+    def normalised(self, log_tissue_mm: np.ndarray) -> np.ndarray:
+        """(..., H, W) float32 network targets (u - mean) / spread."""
+        return ((np.asarray(log_tissue_mm, np.float64) - self.mean) / self.spread).astype(np.float32)
+
+    def log_tissue(self, output: np.ndarray) -> np.ndarray:
+        """(..., H, W) log-mm u of network outputs: mean + spread * output, held within [low, high]."""
+        return np.clip(self.mean + self.spread * np.asarray(output, np.float64), self.low, self.high)
+
+    def to_record(self) -> dict[str, float]:
+        """The scalars, for model.json (the mean map goes with the weights)."""
+        return {"spread": self.spread, "low": self.low, "high": self.high}

@@ -13,6 +13,7 @@ import hashlib
 import io
 import itertools
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ from facegen.use.face_mesh import (
 )
 from facegen.use.head.appearance import Appearance
 from facegen.use.head.files import HeadResult, head_result
+from facegen.use.head.fit import fit_head
 from facegen.use.pose import POSE_FIGURE, canonical_landmarks, check_pose, pose_figure_png, pose_record
 from facegen.use.renders import case_renders
 from facegen.use.tissue_depths import PUBLISHED_SOURCE, TISSUE_DEPTH_MEASURE, tissue_depth_table
@@ -218,19 +220,24 @@ def reconstruct_case(
     missing, no_bone = missing_bone(space, skull_depth, skull_mask, model.view, cut_at=cut_at)
     spreads, scale = case_spreads(viewer_faces, model.view)
     heads: dict[str, HeadResult] = {}  # each face's complete head: its files, and what the viewer shows
-    if complete_head:  # the full head in one standard topology, per face, coloured by what DNA says (if given)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # head fits (numpy) beside the renders (pyplot: this thread)
+        fits = {name: pool.submit(fit_head, face, face_sd_mm=spreads.get(name))
+                for name, (face, _) in viewer_faces.items()} if complete_head else {}  # fmt: skip
+        landmarks = canonical_landmarks(head.alignment)
+        # tissue depths from the whole depth-map face: the lateral landmarks (zygion, gonion) lie beyond the frontal
+        # mesh
+        depths = {name: tissue_depth_table(face, landmarks, model.view) for name, face in whole_faces.items()}
+        for name, (face, sd) in viewer_faces.items():
+            files.update(_spread_files(name, face, spreads.get(name), scale, no_bone, model.view, head, frames))
+            renders = case_renders(face, head.skull, uncertainty_mm=sd, view=model.view,
+                                   uncertainty_max_mm=scale.max_mm if scale else None, no_bone=no_bone)  # fmt: skip
+            files.update({f"{name}/{picture}.png": png for picture, png in renders.items()})
+        # the full head in one standard topology, per face, coloured by what DNA says (if given)
         appearance = None if phenotype is None else Appearance.from_dict(phenotype.summary(), source="HIrisPlex")
-        for name, (face, _) in viewer_faces.items():
-            heads[name] = head_result(face, face_sd_mm=spreads.get(name), appearance=appearance)
+        for name, fitted in fits.items():
+            face = viewer_faces[name][0]
+            heads[name] = head_result(face, face_sd_mm=spreads.get(name), appearance=appearance, fit=fitted.result())
             files.update({f"{name}/{path}": data for path, data in heads[name].files.items()})
-    landmarks = canonical_landmarks(head.alignment)
-    # tissue depths from the whole depth-map face: the lateral landmarks (zygion, gonion) lie beyond the frontal mesh
-    depths = {name: tissue_depth_table(face, landmarks, model.view) for name, face in whole_faces.items()}
-    for name, (face, sd) in viewer_faces.items():
-        files.update(_spread_files(name, face, spreads.get(name), scale, no_bone, model.view, head, frames))
-        renders = case_renders(face, head.skull, uncertainty_mm=sd, view=model.view,
-                               uncertainty_max_mm=scale.max_mm if scale else None, no_bone=no_bone)  # fmt: skip
-        files.update({f"{name}/{picture}.png": png for picture, png in renders.items()})
     files["viewer.html"] = _viewer_bytes(head.skull, viewer_faces, spreads, scale, model_label, heads)
     files["skull_depth_mm.npy"] = _npy_bytes(reps.skull_depth.depth_mm)
     scan_skull = to_scan_coordinates(head.skull, head.alignment.to_canonical, patient_axes=head.frame.axes)

@@ -96,7 +96,7 @@ class ScanSurfaces:
             if part is None or not select.any():
                 continue
             tree, part_normals, border = part
-            dist, j = tree.query(points[select], distance_upper_bound=reach_mm, workers=-1)
+            dist, j = tree.query(points[select], distance_upper_bound=reach_mm)
             found = j < len(tree.data)
             j = np.where(found, j, 0)
             beyond = np.zeros_like(found)

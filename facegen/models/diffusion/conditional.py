@@ -7,6 +7,11 @@ input channels, and the timestep embedding with sex, age and BMI as its conditio
 v-prediction (Salimans & Ho 2022) on MONAI's DDPM noise schedule; faces are sampled with deterministic
 DDIM (Song et al. 2021) in a few tens of steps, so the seed fixes every sample. K samples give the mean
 face and a per-pixel standard deviation.
+
+`relative_to_bone` (the default for new models): the model denoises the deviation of the face's log tissue depth
+over the skull's bone envelope (`facegen.models.bone_relative`) from its training mean at that pixel, scaled by its
+spread; the prior face is the envelope plus that mean tissue. Every sample is held in front of the bone, so no
+sampled face passes into it, and the SD map is the spread of those faces.
 """
 
 from __future__ import annotations
@@ -35,6 +40,14 @@ from facegen.models.base import (
     drop_metadata,
     metadata_features,
 )
+from facegen.models.bone_relative import (
+    LogTissueScale,
+    TrainingEnvelope,
+    envelope_of,
+    face_from_log_tissue,
+    log_tissue,
+    require_view,
+)
 from facegen.models.gan.cgan import DEPTH_SCALE_MM, network_inputs
 from facegen.models.networks.unet import ConditionalUNet
 from facegen.models.registry import register
@@ -53,10 +66,14 @@ def prior_face(
     return np.where(skull_mask, skull_depth + tissue_mm, face_mm).astype(np.float32)
 
 
-def diffusion_batches(data: DepthData, model: ConditionalDiffusion) -> TensorBatches:
-    """Training tensors: network inputs (skull, mask, prior), scaled face deviation, face mask, metadata."""
-    prior = model.prior(data.skull_depth, data.skull_mask)
-    deviation = np.where(data.face_mask, (data.face_depth - prior) / model.spread_mm, 0.0)
+def diffusion_batches(data: DepthData, model: ConditionalDiffusion, envelope_mm: np.ndarray | None) -> TensorBatches:
+    """Training tensors: network inputs (skull, mask, prior), scaled face deviation, face mask, metadata; relative to
+    the bone (`envelope_mm` given), the deviation is the normalised log tissue depth over the envelope."""
+    prior = model.prior(data.skull_depth, data.skull_mask, envelope_mm)
+    if envelope_mm is None:
+        deviation = np.where(data.face_mask, (data.face_depth - prior) / model.spread_mm, 0.0)
+    else:
+        deviation = np.where(data.face_mask, model.scale.normalised(log_tissue(data.face_depth, envelope_mm)), 0.0)
     return TensorBatches({
         "inputs": torch.from_numpy(model.condition_images(data.skull_depth, data.skull_mask, prior)),
         "target": torch.from_numpy(deviation.astype(np.float32))[:, None],
@@ -97,6 +114,7 @@ class ConditionalDiffusion(TrainableModel):
         samples: int = 8,
         condition_dropout: float = 0.1,
         activation_checkpointing: bool = False,
+        relative_to_bone: bool = True,
     ) -> None:
         if not 1 <= sampling_steps <= train_timesteps:
             raise ValueError(f"sampling_steps must be in [1, train_timesteps={train_timesteps}], got {sampling_steps}")
@@ -109,14 +127,19 @@ class ConditionalDiffusion(TrainableModel):
             "samples": int(samples),
             "condition_dropout": float(condition_dropout),
             "activation_checkpointing": bool(activation_checkpointing),
+            "relative_to_bone": bool(relative_to_bone),
         }
+        self.relative_to_bone = bool(relative_to_bone)
         self.denoiser = Denoiser(tuple(channels), activation_checkpointing)
         self.noise_schedule = DDPMScheduler(train_timesteps, schedule="cosine", prediction_type="v_prediction")
         self.claimed: np.ndarray | None = None
         self.tissue_mm: np.ndarray | None = None
         self.mean_face_mm: np.ndarray | None = None
         self.spread_mm = 1.0
+        self.scale: LogTissueScale | None = None
+        """Relative to the bone: the training log tissue depths' per-pixel mean and spread (fitted in `prepare`)."""
         self.view: DepthView | None = None
+        self._envelope = TrainingEnvelope()
 
     @property
     def default_samples(self) -> int:
@@ -124,8 +147,18 @@ class ConditionalDiffusion(TrainableModel):
         return self.options["samples"]
 
     # --- the prior face and the network's conditioning images ------------------------------------
-    def prior(self, skull_depth: np.ndarray, skull_mask: np.ndarray) -> np.ndarray:
-        """The prior face (N, H, W) mm that the model refines."""
+    def prior(
+        self, skull_depth: np.ndarray, skull_mask: np.ndarray, envelope_mm: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The prior face (N, H, W) mm that the model refines; relative to the bone, the envelope (computed unless
+        given) plus the mean tissue depth, held in front of the bone."""
+        if self.relative_to_bone:
+            if self.scale is None:
+                raise RuntimeError("the model is not trained: train it or load() a trained one")
+            if envelope_mm is None:
+                envelope_mm, _ = envelope_of(skull_depth, skull_mask, require_view(self.view))
+            mean = np.broadcast_to(self.scale.mean, np.shape(skull_depth))
+            return face_from_log_tissue(mean, envelope_mm, skull_depth, skull_mask)
         if self.tissue_mm is None or self.mean_face_mm is None:
             raise RuntimeError("the model is not trained: train it or load() a trained one")
         return prior_face(skull_depth, skull_mask, self.tissue_mm, self.mean_face_mm)
@@ -140,18 +173,29 @@ class ConditionalDiffusion(TrainableModel):
         return {"denoiser": self.denoiser}
 
     def prepare(self, data: DepthData) -> None:
-        """The prior (mean tissue and face per pixel), the deviation scale and the claimed pixels."""
+        """The prior (mean tissue and face per pixel; relative to the bone, the log tissue scale), the deviation
+        scale and the claimed pixels."""
+        self.claimed = claimed_pixels(data.face_mask)
+        self.view = data.view
+        if self.relative_to_bone:
+            envelope = self._envelope.of(data.skull_depth, data.skull_mask, data.view)
+            self.scale = LogTissueScale.fit(log_tissue(data.face_depth, envelope), data.face_mask)
+            return
         both = data.skull_mask & data.face_mask
         tissue = np.where(both, data.face_depth - data.skull_depth, 0.0).sum(0) / np.maximum(both.sum(0), 1)
         face = np.where(data.face_mask, data.face_depth, 0.0).sum(0) / np.maximum(data.face_mask.sum(0), 1)
         self.tissue_mm, self.mean_face_mm = tissue.astype(np.float32), face.astype(np.float32)
         deviation = (data.face_depth - self.prior(data.skull_depth, data.skull_mask))[data.face_mask]
         self.spread_mm = max(float(np.sqrt(np.mean(deviation.astype(np.float64) ** 2))), MIN_SPREAD_MM)
-        self.claimed = claimed_pixels(data.face_mask)
-        self.view = data.view
 
     def training_set(self, data: DepthData) -> TensorBatches:
-        return diffusion_batches(data, self)
+        if not self.relative_to_bone:
+            return diffusion_batches(data, self, None)
+        if self.scale is None:
+            self.prepare(data)
+        envelope = self._envelope.of(data.skull_depth, data.skull_mask, data.view)
+        self._envelope.clear()
+        return diffusion_batches(data, self, envelope)
 
     def optimizers(self, lr: float, betas: tuple[float, float]) -> dict[str, torch.optim.Optimizer]:
         return {"denoiser": torch.optim.Adam(self.denoiser.parameters(), lr=lr, betas=betas)}
@@ -199,7 +243,8 @@ class ConditionalDiffusion(TrainableModel):
     def sample_faces(
         self, skull_depth: np.ndarray, skull_mask: np.ndarray, metadata: np.ndarray, *, seed: int, n_samples: int
     ) -> np.ndarray:
-        """(N, K, H, W) face depth samples in mm; sample k of every subject starts from the noise of (seed, k)."""
+        """(N, K, H, W) face depth samples in mm; sample k of every subject starts from the noise of (seed, k).
+        Relative to the bone, each is envelope + exp(u) held in front of the bone, whatever the denoiser answers."""
         if self.claimed is None:
             raise RuntimeError("the model is not trained: train it or load() a trained one")
         if skull_depth.shape[1:] != self.claimed.shape:
@@ -208,7 +253,8 @@ class ConditionalDiffusion(TrainableModel):
         if n_samples < 1:
             raise ValueError(f"n_samples must be at least 1, got {n_samples}")
         n, shape = len(skull_depth), self.claimed.shape
-        prior = self.prior(skull_depth, skull_mask)
+        envelope = envelope_of(skull_depth, skull_mask, require_view(self.view))[0] if self.relative_to_bone else None
+        prior = self.prior(skull_depth, skull_mask, envelope)
         images = self.condition_images(skull_depth, skull_mask, prior)
         noise = torch.stack([torch.randn((1, *shape), generator=torch.Generator().manual_seed(seed * 1_000_003 + k))
                              for k in range(n_samples)])  # fmt: skip
@@ -228,7 +274,10 @@ class ConditionalDiffusion(TrainableModel):
                 out[subjects, samples] = x[:, 0].float().cpu().numpy()
         finally:
             self.denoiser.train(was_training)
-        return (prior[:, None] + out * self.spread_mm).astype(np.float32)
+        if envelope is None:
+            return (prior[:, None] + out * self.spread_mm).astype(np.float32)
+        u = self.scale.log_tissue(out)
+        return face_from_log_tissue(u, envelope[:, None], skull_depth[:, None], skull_mask[:, None])
 
     def reconstruct(
         self, skull_depth: np.ndarray, skull_mask: np.ndarray, subject: Subject, *, seed: int = 0, n_samples: int = 1
@@ -249,26 +298,32 @@ class ConditionalDiffusion(TrainableModel):
             raise RuntimeError("nothing to save: the model is not trained")
         folder = Path(folder)
         buf = io.BytesIO()
-        state = {
-            "denoiser": self.denoiser.state_dict(),
-            "claimed": torch.from_numpy(self.claimed),
-            "tissue_mm": torch.from_numpy(self.tissue_mm),
-            "mean_face_mm": torch.from_numpy(self.mean_face_mm),
-        }
+        state = {"denoiser": self.denoiser.state_dict(), "claimed": torch.from_numpy(self.claimed)}
+        view = self.view.to_dict() if self.view is not None else None
+        record = {"family": self.family, "options": self.options, "view": view}
+        if self.relative_to_bone:  # the log tissue scale: its mean map with the weights, its scalars in the record
+            state["log_tissue_mean"] = torch.from_numpy(self.scale.mean)
+            record["log_tissue"] = self.scale.to_record()
+        else:
+            state["tissue_mm"] = torch.from_numpy(self.tissue_mm)
+            state["mean_face_mm"] = torch.from_numpy(self.mean_face_mm)
+            record["spread_mm"] = self.spread_mm
         torch.save(state, buf)
         write_bytes_atomic(folder / "weights.pt", buf.getvalue())
-        view = self.view.to_dict() if self.view is not None else None
-        record = {"family": self.family, "options": self.options, "spread_mm": self.spread_mm, "view": view}
         write_json_atomic(folder / "model.json", record)
 
     @classmethod
     def load(cls, folder: Path) -> ConditionalDiffusion:
         record = json.loads((Path(folder) / "model.json").read_text())
-        model = cls(**{**record["options"], "channels": tuple(record["options"]["channels"])})
+        options = {"relative_to_bone": False, **record["options"]}  # models saved before the option: absolute
+        model = cls(**{**options, "channels": tuple(options["channels"])})
         state = torch.load(Path(folder) / "weights.pt", map_location="cpu", weights_only=True)
         model.denoiser.load_state_dict(state["denoiser"])
         model.claimed = state["claimed"].numpy()
-        model.tissue_mm, model.mean_face_mm = state["tissue_mm"].numpy(), state["mean_face_mm"].numpy()
-        model.spread_mm = float(record["spread_mm"])
+        if model.relative_to_bone:
+            model.scale = LogTissueScale(state["log_tissue_mean"].numpy(), **record["log_tissue"])
+        else:
+            model.tissue_mm, model.mean_face_mm = state["tissue_mm"].numpy(), state["mean_face_mm"].numpy()
+            model.spread_mm = float(record["spread_mm"])
         model.view = DepthView.from_dict(record["view"]) if record.get("view") else None
         return model
