@@ -179,21 +179,29 @@ def backend(request) -> Iterator[dict[str, str]]:
         yield extra
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def server(request, case_model_run, tmp_path_factory) -> Iterator[Server]:
-    """`facegen serve` on a fresh data folder, with tenants a and b and a key per role (a) and examiner/admin (b)."""
-    with backend_env(request.param) as extra:
-        env = clean_env(FACEGEN_MODEL=str(case_model_run), FACEGEN_MAX_UPLOAD_MB="8", FACEGEN_MAX_UNPACKED_MB="4",
-                        FACEGEN_MAX_ARCHIVE_MEMBERS="20", **extra)  # fmt: skip
-        folder = tmp_path_factory.mktemp(f"service-{request.param.replace('+', '-')}")
-        server = Server(folder / "data", env, free_port(), folder / "serve.log")
+@contextmanager
+def running_server(backend: str, folder: Path, tenants: dict[str, tuple[str, ...]], **env: str) -> Iterator[Server]:
+    """`facegen serve` on a fresh data folder under `folder` on `backend`, with a key per role of each tenant and
+    the FACEGEN_* variables `env`; stopped on exit."""
+    with backend_env(backend) as extra:
+        server = Server(folder / "data", clean_env(**env, **extra), free_port(), folder / "serve.log")
         try:
-            server.add_tenant("a", "admin", "examiner", "viewer")
-            server.add_tenant("b", "admin", "examiner")
+            for tenant, roles in tenants.items():
+                server.add_tenant(tenant, *roles)
             server.start()
             yield server
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(request, case_model_run, tmp_path_factory) -> Iterator[Server]:
+    """`facegen serve` on a fresh data folder, with tenants a and b and a key per role (a) and examiner/admin (b)."""
+    folder = tmp_path_factory.mktemp(f"service-{request.param.replace('+', '-')}")
+    tenants = {"a": ("admin", "examiner", "viewer"), "b": ("admin", "examiner")}
+    with running_server(request.param, folder, tenants, FACEGEN_MODEL=str(case_model_run), FACEGEN_MAX_UPLOAD_MB="8",
+                        FACEGEN_MAX_UNPACKED_MB="4", FACEGEN_MAX_ARCHIVE_MEMBERS="20") as server:  # fmt: skip
+        yield server
 
 
 @pytest.fixture(scope="session")

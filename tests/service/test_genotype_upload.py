@@ -21,7 +21,7 @@ from facegen.data.synthetic.genotypes import random_dosages, twenty_three_and_me
 from facegen.models.appearance.hirisplex import HAIR_COLOUR_MODEL, predict_phenotype
 from facegen.service.settings import Settings
 from facegen.service.uploads import MAX_GENOTYPE_LINE_BYTES, UploadError, load_hirisplex, read_hirisplex
-from tests.service.conftest import BACKENDS, FORM, REDIS, Server, backend_env, clean_env, free_port
+from tests.service.conftest import BACKENDS, FORM, REDIS, Server, running_server
 from tests.use.test_phenotype_case import _readable_bytes
 
 PERSON = random_dosages(21, missing={"rs312262906"}, rare=False)
@@ -46,16 +46,10 @@ GENOTYPES = _genotype_file()
 @pytest.fixture(scope="module", params=BACKENDS)
 def server(request, case_model_run, tmp_path_factory) -> Iterator[Server]:
     """One `facegen serve` per backend for this module: tenant lab, its examiner and admin keys."""
-    with backend_env(request.param) as extra:
-        env = clean_env(FACEGEN_MODEL=str(case_model_run), FACEGEN_MAX_UPLOAD_MB="8", **extra)
-        folder = tmp_path_factory.mktemp(f"genotypes-{request.param.replace('+', '-')}")
-        server = Server(folder / "data", env, free_port(), folder / "serve.log")
-        try:
-            server.add_tenant("lab", "examiner", "admin")
-            server.start()
-            yield server
-        finally:
-            server.stop()
+    folder = tmp_path_factory.mktemp(f"genotypes-{request.param.replace('+', '-')}")
+    with running_server(request.param, folder, {"lab": ("examiner", "admin")}, FACEGEN_MODEL=str(case_model_run),
+                        FACEGEN_MAX_UPLOAD_MB="8") as server:  # fmt: skip
+        yield server
 
 
 @pytest.fixture(scope="module")

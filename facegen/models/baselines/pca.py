@@ -28,7 +28,13 @@ from facegen.models.base import (
     metadata_features,
     save_arrays_model,
 )
-from facegen.models.bone_relative import envelope_of, face_from_log_tissue, face_sd_of_log_tissue, log_tissue
+from facegen.models.bone_relative import (
+    envelope_of,
+    face_from_log_tissue,
+    face_sd_of_log_tissue,
+    log_tissue,
+    require_view,
+)
 from facegen.models.registry import register
 
 FOREIGN_BONE = 0.02
@@ -76,14 +82,11 @@ class StatisticalShapeRegression(FaceModel):
         n = len(skull_depth)
         if not self.relative_to_bone:
             return _filled(skull_depth.reshape(n, -1), skull_mask.reshape(n, -1), fill)
-        if self.view is None:
-            raise ValueError("faces relative to the bone need the depth maps' view (pixel size): load the data "
-                             "from a dataset folder, or pass relative_to_bone=False")  # fmt: skip
         self._support = None
         fitted = self.state is not None and "skull_support" in self.state
         if fitted:  # bone where no training skull has any (vertebrae, a support, the hyoid) is not read
             skull_mask = skull_mask & (self.state["skull_support"].reshape(skull_mask.shape[-2:]) >= FOREIGN_BONE)
-        envelope, support = envelope_of(skull_depth, skull_mask, self.view)
+        envelope, support = envelope_of(skull_depth, skull_mask, require_view(self.view))
         self._support = support.reshape(n, -1)  # fit() keeps where the training skulls rest
         x = envelope.reshape(n, -1).astype(np.float64)
         if fitted:
