@@ -2,8 +2,8 @@
 
 A model predicts u = log(face - envelope) and returns envelope + exp(u) held in front of the bone by a soft floor
 (`face_from_log_tissue`): whatever it predicts, no skin lies inside bone. The smooth envelope
-(`facegen.data.representations.bone_envelope`) may dip a little behind a sharp ridge of bone; the floor, a softplus
-about MIN_TISSUE_MM in front of the bone, leaves the face as it is wherever it is a few mm clear of the bone and
+(`facegen.data.representations.bone_envelope`) may dip behind a sharp ridge of bone; the floor, a softplus about the
+bone's surface grown by BONE_CLEARANCE_MM in 3D, leaves the face as it is wherever it is a few mm clear of that and
 bends it smoothly (no crease) where it would come near. The log also suits the tissue: its depth varies by a factor
 (thin over the brow, thick over the cheeks, all of it thicker with BMI) more than by a fixed number of millimetres.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from facegen.data.representations.bone_envelope import bone_envelope
 from facegen.data.representations.depth_map import DepthView
@@ -24,6 +25,13 @@ closes a notch of the bone that the skin dips into) count as this thin: the log 
 
 FLOOR_SOFTNESS_MM = 1.0
 """The soft floor's scale: a face 3 mm clear of the floor moves 0.05 mm; one on it sits 0.7 mm in front."""
+BONE_CLEARANCE_MM = 3.0
+"""Skin lies at least this far from every bone point, in 3D (the floor is the bone's surface grown by a ball of this
+radius): the thinnest published mean depth is about this (rhinion 3.0 mm), and held along the view ray alone the
+skin wraps a real chin's lower border at 0.4-2 mm (menton, gnathion, the mandibular border; published 7-8.5 mm).
+On the real headsq skull (soft tissue removed) 31 of 33 landmark depths then lie within the published mean +- 2 SD
+(27 with 0.5 mm along the ray), the face comes 0.3 mm nearer the person's own skin (5.95 mm), and on 45 held-out
+synthetic heads the mean error is unchanged (2.48 mm); 2 mm: 29/33, 4 mm: 30/33."""
 
 
 def envelope_of(skull_depth_mm: np.ndarray, skull_mask: np.ndarray, view: DepthView) -> tuple[np.ndarray, np.ndarray]:
@@ -36,24 +44,52 @@ def log_tissue(face_depth_mm: np.ndarray, envelope_mm: np.ndarray) -> np.ndarray
     return np.log(np.maximum(np.asarray(face_depth_mm, np.float64) - envelope_mm, MIN_TISSUE_MM))
 
 
-def soft_bone_floor(face_mm: np.ndarray, skull_depth_mm: np.ndarray, skull_mask: np.ndarray) -> np.ndarray:
-    """The face (..., H, W) held in front of the bone: floor + s * log(1 + exp((face - floor) / s)) over bone, with
-    floor = bone + MIN_TISSUE_MM and s = FLOOR_SOFTNESS_MM; strictly in front of the floor, unchanged (to 0.05 mm)
-    3 mm beyond it, and left as it is where there is no bone."""
+def bone_clearance(skull_depth_mm: np.ndarray, skull_mask: np.ndarray, pixel_mm: float,
+                   radius_mm: float = BONE_CLEARANCE_MM) -> np.ndarray:  # fmt: skip
+    """(..., H, W) the nearest depth (z toward the viewer) at which a point is `radius_mm` from every bone point seen:
+    the bone's surface grown by a ball (a grey dilation by a spherical cap). It reaches `radius_mm` beyond the bone's
+    outline (under the chin, beside the jaw); -inf where no bone is that near."""
+    depth = np.asarray(skull_depth_mm, np.float64)
+    mask = np.broadcast_to(np.asarray(skull_mask, bool), depth.shape)
+    k = int(np.ceil(radius_mm / pixel_mm))
+    offset_mm = np.hypot(*np.mgrid[-k : k + 1, -k : k + 1]) * pixel_mm
+    reach = offset_mm <= radius_mm
+    cap = np.where(reach, np.sqrt(np.maximum(radius_mm**2 - offset_mm**2, 0.0)), 0.0)
+    images = np.where(mask, depth, -np.inf).reshape(-1, *depth.shape[-2:])
+    grown = [ndimage.grey_dilation(image, footprint=reach, structure=cap, mode="constant", cval=-np.inf)
+             for image in images]  # fmt: skip
+    return np.stack(grown).reshape(depth.shape)
+
+
+def soft_bone_floor(
+    face_mm: np.ndarray, skull_depth_mm: np.ndarray, skull_mask: np.ndarray, pixel_mm: float
+) -> np.ndarray:  # fmt: skip
+    """The face (..., H, W) held off the bone: floor + s * log(1 + exp((face - floor) / s)), with the floor the
+    bone grown by BONE_CLEARANCE_MM in 3D (`bone_clearance`; at least MIN_TISSUE_MM in front of the bone) and
+    s = FLOOR_SOFTNESS_MM; strictly in front of the floor, unchanged (to 0.05 mm) 3 mm beyond it, and left as it is
+    where no bone is near. Skull arrays may have fewer leading axes than the face (broadcast, e.g. over samples)."""
     face = np.asarray(face_mm, np.float64)
-    floor = np.asarray(skull_depth_mm, np.float64) + MIN_TISSUE_MM
-    lifted = floor + FLOOR_SOFTNESS_MM * np.logaddexp(0.0, (face - floor) / FLOOR_SOFTNESS_MM)
-    return np.where(np.asarray(skull_mask, bool), lifted, face)
+    bone = np.asarray(skull_depth_mm, np.float64)
+    mask = np.asarray(skull_mask, bool)
+    floor = np.maximum(bone_clearance(bone, mask, pixel_mm), np.where(mask, bone + MIN_TISSUE_MM, -np.inf))
+    floor = np.broadcast_to(floor, face.shape)
+    near = np.isfinite(floor)
+    safe_floor = np.where(near, floor, 0.0)
+    lifted = safe_floor + FLOOR_SOFTNESS_MM * np.logaddexp(0.0, (face - safe_floor) / FLOOR_SOFTNESS_MM)
+    return np.where(near, lifted, face)
 
 
 def face_from_log_tissue(
     log_tissue_mm: np.ndarray, envelope_mm: np.ndarray, skull_depth_mm: np.ndarray | None = None,
-    skull_mask: np.ndarray | None = None,
+    skull_mask: np.ndarray | None = None, pixel_mm: float | None = None,
 ) -> np.ndarray:  # fmt: skip
-    """The face depth (mm) of a log tissue depth: envelope + exp(u), held in front of the bone when it is given."""
+    """The face depth (mm) of a log tissue depth: envelope + exp(u), held off the bone when it is given (with the
+    depth maps' pixel size)."""
     face = envelope_mm + np.exp(log_tissue_mm)
     if skull_depth_mm is not None and skull_mask is not None:
-        face = soft_bone_floor(face, skull_depth_mm, skull_mask)
+        if pixel_mm is None:
+            raise ValueError("holding the face off the bone needs the depth maps' pixel size (pixel_mm)")
+        face = soft_bone_floor(face, skull_depth_mm, skull_mask, pixel_mm)
     return face.astype(np.float32)
 
 

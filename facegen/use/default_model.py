@@ -16,11 +16,13 @@ from pathlib import Path
 
 from facegen.io.cache import cache_root
 
-DEFAULT_MODEL = "default-pca-128-v4"
+DEFAULT_MODEL = "default-pca-128-v5"
 """v2: the statistical model states its predictive SD (the case shows uncertainty by default). v3: faces relative to
 the bone (log tissue depth over the bone envelope): no face inside the bone, a real skull read by what it shares
 with the synthetic ones. v4: the envelope smoothed (no teeth or sutures through a real skull's face), the face held in
-front of the bone by a soft floor, the nostrils lidded in the case's meshes."""
+front of the bone by a soft floor, the nostrils lidded in the case's meshes. v5: the skin held 3 mm from the bone in 3D
+(the chin's lower border covered), a skull beyond the training spread read at its edge, the log tissue depth smoothed
+by 1.4 mm (no ripples across a real skull's face)."""
 DEFAULT_SUBJECTS = 300
 DEFAULT_SEED = 2026
 

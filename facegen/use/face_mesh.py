@@ -102,25 +102,32 @@ FRONTAL_SLOPE_DEG = 72.0
 sides of the head, towards the ears) a frontal depth map samples the surface too sparsely to show it whole."""
 
 
-SKIN_PIT_MM = 6.0
+SKIN_PIT_MM = 10.0
 """Pits in a frontal face depth map narrower than twice this (the nostrils, seen from the front as holes into the
-nose, 8-12 mm across) are lidded at their rim for the case's meshes: skin seen from the front has no such holes."""
+nose, 8-12 mm across) are lidded for the case's meshes: skin seen from the front has no such holes."""
+SKIN_LID_RADIUS_MM = 12.0
+"""The lid is the surface a ball of this radius rolled over the face leaves (a grey closing by a spherical cap): a
+smooth dome over a nostril. A flat disc (the closing used before) lids it with flat steps that the 2 mm pixels turn
+into speckles across the nose tip."""
 
 
-def lidded_skin_pits(depth_mm: np.ndarray, mask: np.ndarray, view: DepthView, *, radius_mm: float = SKIN_PIT_MM
-                     ) -> np.ndarray:  # fmt: skip
-    """(H, W) the face depth with its narrow pits lidded (a grey closing by a flat disc over the face's pixels): the
-    face only comes forward, never nearer the bone; pixels outside `mask` are left as they are."""
+def lidded_skin_pits(depth_mm: np.ndarray, mask: np.ndarray, view: DepthView, *, radius_mm: float = SKIN_PIT_MM,
+                     ball_mm: float = SKIN_LID_RADIUS_MM) -> np.ndarray:  # fmt: skip
+    """(H, W) the face depth with its narrow pits lidded (a grey closing by a ball of radius `ball_mm`, reaching
+    `radius_mm`, over the face's pixels): the face only comes forward, never nearer the bone; pixels outside `mask`
+    are left as they are."""
     from scipy import ndimage
 
-    r = max(radius_mm / view.pixel_mm, 1.0)
-    k = int(np.ceil(r))
-    disc = np.hypot(*np.mgrid[-k : k + 1, -k : k + 1]) <= r
+    k = int(np.ceil(max(radius_mm / view.pixel_mm, 1.0)))
+    offset_mm = np.hypot(*np.mgrid[-k : k + 1, -k : k + 1]) * view.pixel_mm
+    reach = offset_mm <= max(radius_mm, view.pixel_mm)
+    ball = ball_mm
+    cap = np.where(reach, np.sqrt(np.maximum(ball**2 - offset_mm**2, 0.0)) - ball, 0.0)  # the ball's front, <= 0
     depth = np.asarray(depth_mm, np.float64)
     inside = np.where(mask, depth, -np.inf)  # the face's own pixels only: no lid reaches across its outline
-    dilated = ndimage.grey_dilation(inside, footprint=disc, mode="constant", cval=-np.inf)
-    closed = ndimage.grey_erosion(np.where(np.isfinite(dilated), dilated, np.inf), footprint=disc, mode="constant",
-                                  cval=np.inf)  # fmt: skip
+    dilated = ndimage.grey_dilation(inside, footprint=reach, structure=cap, mode="constant", cval=-np.inf)
+    closed = ndimage.grey_erosion(np.where(np.isfinite(dilated), dilated, np.inf), footprint=reach, structure=cap,
+                                  mode="constant", cval=np.inf)  # fmt: skip
     return np.where(mask, np.maximum(depth, np.where(np.isfinite(closed), closed, depth)), depth).astype(np.float32)
 
 
@@ -140,6 +147,35 @@ def frontal_mask(depth_mm: np.ndarray, mask: np.ndarray, view: DepthView, *,
     largest = labels == 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))
     disc = np.hypot(*np.mgrid[-2:3, -2:3]) <= 2.0
     return ndimage.binary_opening(ndimage.binary_fill_holes(largest), structure=disc) & mask
+
+
+OUTLINE_SMOOTHING_STEPS = 12
+"""Passes of the outline's smoothing (`smoothed_outline`): a frontal mesh's edge follows its pixels in 2 mm steps,
+which renders as a torn, saw-toothed silhouette; twelve Taubin passes round it off without shrinking the face."""
+
+
+def smoothed_outline(mesh: trimesh.Trimesh, steps: int = OUTLINE_SMOOTHING_STEPS) -> trimesh.Trimesh:
+    """A copy of the mesh with its open outline smoothed along itself (Taubin lambda/mu passes over the boundary
+    vertices only, each moved toward the mean of its two neighbours on the outline): no pixel stair-steps at the
+    edge; inner vertices stay where they are."""
+    edges = mesh.edges_sorted
+    unique, counts = np.unique(edges, axis=0, return_counts=True)
+    outline = unique[counts == 1]
+    vertices = np.asarray(mesh.vertices, np.float64).copy()
+    if len(outline) == 0 or steps < 1:
+        return trimesh.Trimesh(vertices, mesh.faces.copy(), process=False)
+    n = len(vertices)
+    degree = np.bincount(outline.ravel(), minlength=n)
+    ends = np.concatenate([outline, outline[:, ::-1]])
+    ends = ends[degree[ends[:, 0]] == 2]  # vertices where the outline pinches (degree 4) stay put
+    moving = np.unique(ends[:, 0])
+    for step in range(2 * steps):
+        factor = 0.5 if step % 2 == 0 else -0.53  # Taubin: smooth, then inflate back (no shrinking)
+        total = np.zeros_like(vertices)
+        np.add.at(total, ends[:, 0], vertices[ends[:, 1]])
+        target = total[moving] / 2.0
+        vertices[moving] += factor * (target - vertices[moving])
+    return trimesh.Trimesh(vertices, mesh.faces.copy(), process=False)
 
 
 def _kept_components(faces: np.ndarray, n_vertices: int, min_faces: int | None) -> np.ndarray:

@@ -43,6 +43,7 @@ from facegen.use.face_mesh import (
     lidded_skin_pits,
     mesh_file_bytes,
     mesh_header,
+    smoothed_outline,
     to_scan_coordinates,
 )
 from facegen.use.head.appearance import Appearance
@@ -192,8 +193,8 @@ def reconstruct_case(
         face_depth, moved[subject.subject_id] = _in_front_of_bone(rec.mean_mm, rec.mask, reps.skull_depth.depth_mm,
                                                                   reps.skull_depth.mask)  # fmt: skip
         face_depth = lidded_skin_pits(face_depth, rec.mask, model.view)  # the nostrils are no holes from the front
-        face = depth_map_mesh(face_depth, frontal_mask(face_depth, rec.mask, model.view), model.view,
-                              max_edge_jump_mm=EDGE_JUMP_PIXELS * model.view.pixel_mm)  # fmt: skip
+        face = smoothed_outline(depth_map_mesh(face_depth, frontal_mask(face_depth, rec.mask, model.view), model.view,
+                                               max_edge_jump_mm=EDGE_JUMP_PIXELS * model.view.pixel_mm))  # fmt: skip
         name = subject.subject_id
         variants.append(name)
         face_masks[name] = rec.mask

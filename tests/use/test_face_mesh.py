@@ -5,10 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
+from scipy import ndimage
 
 from facegen.data.pose import RigidTransform
 from facegen.data.representations.depth_map import DepthView
-from facegen.use.face_mesh import depth_map_mesh, export_mesh, frontal_mask, mesh_file_bytes, to_scan_coordinates
+from facegen.use.face_mesh import (
+    depth_map_mesh,
+    export_mesh,
+    frontal_mask,
+    lidded_skin_pits,
+    mesh_file_bytes,
+    smoothed_outline,
+    to_scan_coordinates,
+)
 
 R_MM, CENTRE_Z_MM, BACKDROP_Z_MM = 50.0, -30.0, -20.0
 """A sphere cap z = sqrt(R^2 - r^2) - 30 (rim at r = 40 mm, z = 0) before a backdrop plane 20 mm behind."""
@@ -149,3 +158,43 @@ def test_the_frontal_mask_keeps_the_cap_seen_from_the_front_whole_and_drops_its_
     assert not frontal[24, 24]  # the mask is kept: the hole is filled in the shape, not invented in the surface
     mesh = depth_map_mesh(depth, frontal, VIEW)
     assert _on_sphere(mesh.vertices).all() and (mesh.face_normals[:, 2] > 0).all()
+
+
+def test_nostrils_on_the_slope_of_a_nose_are_lidded_by_a_smooth_dome_and_nothing_else_moves():
+    """Two 8 mm pits, 15 mm deep, on the slope of a 25 mm dome (a nose tip, nostrils seen from the front) are lidded
+    on the dome's own surface and smoothly: the lid's second differences stay within 2 mm of the dome's (measured 1.3;
+    the flat-disc closing used before left 3.6 mm, the speckles of the real skull's nose); nothing else moves."""
+    x, y = VIEW.pixel_centres()
+    xx, yy = np.meshgrid(x, y)
+    dome = np.sqrt(np.maximum(25.0**2 - xx**2 - yy**2, 0.0))
+    mask = np.hypot(xx, yy) < 23.0
+    pits = (np.hypot(xx - 9.0, yy + 4.5) < 4.0) | (np.hypot(xx + 9.0, yy + 4.5) < 4.0)
+    pitted = np.where(pits, dome - 15.0, dome).astype(np.float32)
+    lidded = lidded_skin_pits(pitted, mask, VIEW).astype(np.float64)
+    assert (lidded >= pitted).all()  # only ever forward
+    assert np.abs(lidded - dome)[pits].max() < 1.5  # the lid lies on the dome, to 1.5 mm (measured 1.2)
+    assert np.abs(lidded - dome)[mask & ~ndimage.binary_dilation(pits, iterations=6)].max() < 1e-3
+    around = ndimage.binary_dilation(pits, iterations=2) & ndimage.binary_erosion(mask, iterations=2)
+    bumps = np.abs(ndimage.laplace(lidded) - ndimage.laplace(dome))[around].max()
+    assert bumps < 2.0, f"the lid is not smooth: second differences {bumps:.2f} mm from the dome's"
+    assert np.array_equal(lidded_skin_pits(pitted, np.zeros_like(mask), VIEW), pitted)  # no face pixel: as it was
+
+
+def test_the_outline_is_smoothed_along_itself_without_shrinking_the_face():
+    """A disc of pixels meshes with a saw-toothed edge (2 mm steps); smoothed, the edge lies on a circle (its radial
+    spread falls by more than half), the area stays within 3%, and no inner vertex moves."""
+    depth, _, _ = _cap()
+    x, y = VIEW.pixel_centres()
+    xx, yy = np.meshgrid(x, y)
+    disc = np.hypot(xx, yy) < 30.0
+    mesh = depth_map_mesh(depth, disc, VIEW)
+    smooth = smoothed_outline(mesh)
+    unique, counts = np.unique(mesh.edges_sorted, axis=0, return_counts=True)
+    edge = np.unique(unique[counts == 1])
+    inner = np.setdiff1d(np.arange(len(mesh.vertices)), edge)
+    radius = lambda v: np.hypot(v[edge, 0], v[edge, 1])  # noqa: E731
+    assert radius(smooth.vertices).std() < 0.5 * radius(mesh.vertices).std()
+    flat = lambda m: m.area_faces @ np.abs(m.face_normals[:, 2])  # noqa: E731  (the area seen from the front)
+    assert abs(flat(smooth) / flat(mesh) - 1.0) < 0.03
+    assert np.array_equal(smooth.vertices[inner], mesh.vertices[inner])
+    assert np.array_equal(smooth.faces, mesh.faces)

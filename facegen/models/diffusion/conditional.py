@@ -158,7 +158,7 @@ class ConditionalDiffusion(TrainableModel):
             if envelope_mm is None:
                 envelope_mm, _ = envelope_of(skull_depth, skull_mask, require_view(self.view))
             mean = np.broadcast_to(self.scale.mean, np.shape(skull_depth))
-            return face_from_log_tissue(mean, envelope_mm, skull_depth, skull_mask)
+            return face_from_log_tissue(mean, envelope_mm, skull_depth, skull_mask, require_view(self.view).pixel_mm)
         if self.tissue_mm is None or self.mean_face_mm is None:
             raise RuntimeError("the model is not trained: train it or load() a trained one")
         return prior_face(skull_depth, skull_mask, self.tissue_mm, self.mean_face_mm)
@@ -277,7 +277,8 @@ class ConditionalDiffusion(TrainableModel):
         if envelope is None:
             return (prior[:, None] + out * self.spread_mm).astype(np.float32)
         u = self.scale.log_tissue(out)
-        return face_from_log_tissue(u, envelope[:, None], skull_depth[:, None], skull_mask[:, None])
+        return face_from_log_tissue(u, envelope[:, None], skull_depth[:, None], skull_mask[:, None],
+                                    require_view(self.view).pixel_mm)  # fmt: skip
 
     def reconstruct(
         self, skull_depth: np.ndarray, skull_mask: np.ndarray, subject: Subject, *, seed: int = 0, n_samples: int = 1

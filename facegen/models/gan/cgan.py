@@ -235,7 +235,8 @@ class ConditionalGAN(TrainableModel):
         if not self.relative_to_bone:
             return outputs * np.float32(DEPTH_SCALE_MM)
         envelope, _ = envelope_of(skull_depth, skull_mask, require_view(self.view))
-        return face_from_log_tissue(self.scale.log_tissue(outputs), envelope, skull_depth, skull_mask)
+        return face_from_log_tissue(self.scale.log_tissue(outputs), envelope, skull_depth, skull_mask,
+                                    self.view.pixel_mm)  # fmt: skip
 
     @torch.no_grad()
     def _outputs(self, skull_depth: np.ndarray, skull_mask: np.ndarray, metadata: np.ndarray) -> np.ndarray:

@@ -121,3 +121,37 @@ def test_bone_relative_models_reload_as_such_and_older_files_as_absolute(relativ
     record.pop("relative_to_bone")  # as a model fitted before faces were relative to the bone
     (tmp_path / "rel" / "model.json").write_text(json.dumps(record))
     assert not StatisticalShapeRegression.load(tmp_path / "rel").relative_to_bone
+
+
+def test_a_skull_beyond_the_training_spread_is_read_at_its_edge_and_one_within_as_it_is(relative, splits):
+    """A real skull read by a model of synthetic ones lies far outside their spread: its scores are shortened to the
+    training skulls' 99th-percentile length (the regression does not extrapolate); held-out ones are left alone."""
+    train, everyone = splits
+    s = relative.state
+    x = relative._skull_vectors(train.skull_depth, train.skull_mask, s["skull_fill"])
+    lengths = np.linalg.norm((x - s["skull_mean"]) @ s["skull_modes"].T / s["skull_sd"], axis=1)
+    # fitted before the model could complete a cut skull from its own modes: the same lengths to 1%
+    assert float(s["skull_score_radius"]) == pytest.approx(np.percentile(lengths, 99), rel=0.01)
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(3, len(s["skull_sd"]))) * [[0.5], [5.0], [50.0]]
+    held = relative._held_in_spread(scores)
+    radius = float(s["skull_score_radius"])
+    assert np.allclose(held[0], scores[0])  # within the spread: as it is
+    assert np.allclose(np.linalg.norm(held[1:], axis=1), radius)  # beyond: on its edge, in the same direction
+    assert np.allclose(held[1:] / radius, scores[1:] / np.linalg.norm(scores[1:], axis=1, keepdims=True))
+    shape = np.array(train.skull_depth[0].shape)[:, None, None]
+    bulge = 150.0 * np.exp(-(((np.indices(shape.ravel()) - shape / 2) / (shape / 8)) ** 2).sum(0))  # an absurd skull
+    without = StatisticalShapeRegression(10, 10)
+    without.view, without.state = relative.view, {k: v for k, v in s.items() if k != "skull_score_radius"}
+    faces = [m.reconstruct(train.skull_depth[0] + bulge, train.skull_mask[0], train.subjects[0]).face_depth_mm
+             for m in (relative, without)]  # fmt: skip
+    assert not np.allclose(faces[0], faces[1]), "the absurd skull was within the spread: the test shows nothing"
+    seen = {t.subject_id for t in train.subjects}
+    for i, subject in enumerate(everyone.subjects):
+        if subject.subject_id not in seen:
+            a = relative.reconstruct(everyone.skull_depth[i], everyone.skull_mask[i], subject).face_depth_mm
+            b = without.reconstruct(everyone.skull_depth[i], everyone.skull_mask[i], subject).face_depth_mm
+            held_out_length = np.linalg.norm(relative._held_in_spread(
+                (relative._skull_vectors(everyone.skull_depth[i][None], everyone.skull_mask[i][None], s["skull_fill"])
+                 - s["skull_mean"]) @ s["skull_modes"].T / s["skull_sd"]))  # fmt: skip
+            assert np.array_equal(a, b) or held_out_length == pytest.approx(radius)
