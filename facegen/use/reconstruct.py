@@ -227,7 +227,8 @@ def reconstruct_case(
         landmarks = canonical_landmarks(head.alignment)
         # tissue depths from the whole depth-map face: the lateral landmarks (zygion, gonion) lie beyond the frontal
         # mesh
-        depths = {name: tissue_depth_table(face, landmarks, model.view) for name, face in whole_faces.items()}
+        depths = {name: tissue_depth_table(face, landmarks, model.view, head.skull, no_bone)
+                  for name, face in whole_faces.items()}  # fmt: skip
         for name, (face, sd) in viewer_faces.items():
             files.update(_spread_files(name, face, spreads.get(name), scale, no_bone, model.view, head, frames))
             renders = case_renders(face, head.skull, uncertainty_mm=sd, view=model.view,

@@ -35,11 +35,12 @@ def trust_lines(record: dict[str, Any]) -> list[tuple[str, str, bool]]:
 
 def _depth_table(rows: list[dict[str, Any]]) -> str:
     head = ("<tr><th>landmark</th><th>this face (model, mm)</th><th>published mean (real adults, mm)</th>"
-            "<th>published range, mean &plusmn; 2 SD (mm)</th><th>inside the range</th></tr>")  # fmt: skip
+            "<th>published range, mean &plusmn; 2 SD (mm)</th><th>inside the range</th>"
+            "<th>landmark moved onto the scanned bone (mm)</th></tr>")  # fmt: skip
     body = "".join(
         f"<tr><td>{html.escape(r['landmark'])}</td><td>{r['face_mm']:.1f}</td><td>{r['published_mean_mm']:.1f}</td>"
         f"<td>{r['published_low_mm']:.1f}-{r['published_high_mm']:.1f}</td>"
-        f"<td>{'yes' if r['within'] else 'NO'}</td></tr>"
+        f"<td>{'yes' if r['within'] else 'NO'}</td><td>{r.get('moved_to_bone_mm', 0.0):.1f}</td></tr>"
         for r in rows
     )
     return f"<table>{head}{body}</table>"

@@ -42,6 +42,10 @@ from facegen.models.registry import register
 FOREIGN_BONE = 0.02
 """Bone at pixels where fewer than this share of training skulls have any is not read (relative to bone)."""
 COMPLETION_FADE_MM = 15.0
+SEAM_BAND_MM = 12.0
+"""Within this distance of a cut (2 SD of the envelope's smoothing) a cut skull's envelope falls away as at the bone's
+real outline; there it gives way to the completion. Without it the real headsq CT's face (cut above the brow) had a
+crease across the forehead: an 8 mm step between two pixel rows."""
 SKULL_SCORE_PERCENTILE = 99.0
 """A skull's whitened scores are held within this percentile of the training skulls' score lengths. The real headsq
 skull's scores are 3.3x as long as a training skull's (RMS); read as they are, its face's coefficients reach 6-7 SD of
@@ -106,22 +110,30 @@ class StatisticalShapeRegression(FaceModel):
 
     def _completed(self, envelope: np.ndarray, support: np.ndarray) -> np.ndarray:
         """(P,) the envelope with the pixels that most training skulls cover and this one does not (a field of view
-        cut above the brow, missing bone) taken from the envelope modes fitted to the pixels it has (ridge, unit
-        prior), their misfit at the edge carried in and fading over COMPLETION_FADE_MM: no step at the seam."""
+        cut above the brow, missing bone) taken from the envelope modes fitted to the pixels it has, away from the
+        cut (ridge, unit prior), their misfit there carried in and fading over COMPLETION_FADE_MM. Within
+        SEAM_BAND_MM of the cut the envelope (which falls away there as at a real outline) gives way to the
+        completion gradually: no step and no crease at the seam."""
         s = self.state
+        shape = tuple(int(v) for v in s["shape"])
         missing = (s["skull_support"] >= 0.5) & ~support
         have = (s["skull_support"] >= 0.5) & support
-        if not missing.any() or have.sum() < len(s["skull_sd"]):
+        if not missing.any():
             return envelope
-        basis = (s["skull_modes"] * s["skull_sd"][:, None])[:, have].T
+        from_cut = ndimage.distance_transform_edt(~missing.reshape(shape)).reshape(-1) * self.view.pixel_mm
+        reliable = have & (from_cut >= SEAM_BAND_MM)
+        if reliable.sum() < len(s["skull_sd"]):
+            return envelope
+        basis = (s["skull_modes"] * s["skull_sd"][:, None])[:, reliable].T
         coefficients = np.linalg.solve(basis.T @ basis + np.eye(basis.shape[1]),
-                                       basis.T @ (envelope[have] - s["skull_mean"][have]))  # fmt: skip
+                                       basis.T @ (envelope[reliable] - s["skull_mean"][reliable]))  # fmt: skip
         completion = s["skull_mean"] + (coefficients * s["skull_sd"]) @ s["skull_modes"]
-        shape = tuple(int(v) for v in s["shape"])
-        misfit = np.where(have, envelope - completion, 0.0).reshape(shape)
-        distance, (rows, cols) = ndimage.distance_transform_edt(~have.reshape(shape), return_indices=True)
+        misfit = np.where(reliable, envelope - completion, 0.0).reshape(shape)
+        distance, (rows, cols) = ndimage.distance_transform_edt(~reliable.reshape(shape), return_indices=True)
         carried = misfit[rows, cols] * np.exp(-distance * self.view.pixel_mm / COMPLETION_FADE_MM)
-        return np.where(missing, completion + carried.reshape(-1), envelope)
+        filled = completion + carried.reshape(-1)
+        weight = np.clip(from_cut / SEAM_BAND_MM, 0.0, 1.0)  # 0 at the cut, 1 where the envelope is reliable
+        return np.where(missing, filled, np.where(have, weight * envelope + (1.0 - weight) * filled, envelope))
 
     def _skull_scores(self, skull_depth: np.ndarray, skull_mask: np.ndarray) -> np.ndarray:
         s = self.state
