@@ -144,12 +144,16 @@ def test_an_oblique_ct_case_lies_on_the_scan_in_its_own_frame(oblique_ct, one_he
     to_scan = np.asarray(frames["canonical_to_scan"])
     mapped = canonical_face.vertices @ to_scan[:3, :3].T + to_scan[:3, 3]
     np.testing.assert_allclose(mapped, face.vertices, atol=1e-3)
-    # and so does the depth map's recorded geometry: every face vertex is a masked pixel's point
+    # and so does the depth map's recorded geometry: every face vertex inside the outline is a masked pixel's point
+    # (the outline's vertices are smoothed along it, off the pixel grid)
     depth, mask = np.load(out / variant / "face_depth_mm.npy"), np.load(out / variant / "face_mask.npy")
     rows, cols = np.nonzero(mask)
     pixels = np.stack([cols, rows, depth[rows, cols], np.ones(len(rows))], axis=1)
     pixel_points = pixels @ np.asarray(frames["depth_pixel_to_scan"]).T
-    assert cKDTree(pixel_points[:, :3]).query(face.vertices)[0].max() < 1e-3
+    unique, counts = np.unique(face.edges_sorted, axis=0, return_counts=True)
+    inner = np.setdiff1d(np.arange(len(face.vertices)), unique[counts == 1].ravel())
+    assert len(inner) > 0.7 * len(face.vertices)
+    assert cKDTree(pixel_points[:, :3]).query(face.vertices[inner])[0].max() < 1e-3
 
     # landmarks: a Slicer markups file in the input's coordinate system, near the head's true landmarks
     markups = json.loads((out / "landmarks.mrk.json").read_text())
