@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from report import print_summary
+from report import print_summary, run_timed
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_TARGET_MIN = 15.0
@@ -35,17 +32,6 @@ CONFIGS = {
     "diffusion2d": ROOT / "configs" / "diffusion2d-cpu-128.toml",
     "gan3d": ROOT / "configs" / "gan3d-cpu-64.toml",
 }
-
-
-def run_timed(command: list[str]) -> tuple[float, float]:
-    """Run a command; wall seconds and its peak RSS in MiB (from wait4)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise SystemExit(f"{' '.join(command)} failed with exit code {process.returncode}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024.0
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,8 +1,11 @@
-"""The summary table every benchmark prints, and its machine-readable BENCH_JSON line."""
+"""The summary table every benchmark prints, its machine-readable BENCH_JSON line, and a timed child process."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import time
 from typing import Any
 
 
@@ -16,3 +19,14 @@ def print_summary(rows: list[tuple[str, str]], figures: dict[str, Any]) -> None:
     for k, v in rows:
         print(f"{k:<{width}}  {v:>{vwidth}}")
     print("BENCH_JSON " + json.dumps(figures, sort_keys=True, default=str))
+
+
+def run_timed(command: list[str]) -> tuple[float, float]:
+    """Run a command; wall seconds and its peak RSS in MiB (from wait4)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise SystemExit(f"{' '.join(command)} failed with exit code {process.returncode}")
+    return time.perf_counter() - start, usage.ru_maxrss / 1024.0

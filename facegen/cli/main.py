@@ -42,6 +42,18 @@ def parse_grid(text: str) -> tuple[int, int, int]:
     return tuple(sizes)
 
 
+def parse_split(text: str) -> tuple[float, float, float]:
+    """'0.75,0.05,0.2' as (train, val, test) fractions: three non-negative numbers that sum to 1."""
+    try:
+        values = tuple(float(p) for p in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"split {text!r} must be three fractions TRAIN,VAL,TEST, e.g. 0.75,0.05,0.2") from None
+    if len(values) != 3 or min(values) < 0 or abs(sum(values) - 1.0) > 1e-6:
+        raise typer.BadParameter(f"split {text!r} must be three non-negative fractions TRAIN,VAL,TEST summing to 1")
+    train, val, test = values
+    return train, val, test
+
+
 def representation_spec(size: int, grid: str):
     """The representation spec of `--size` and `--grid`: square depth maps over the 256 mm field of view."""
     from facegen.data.representations.build import square_spec
@@ -68,11 +80,15 @@ def synth(
     skull_variation: Annotated[str, typer.Option(
         help="standard (the template's ICT shape modes) or wide (published craniometric variation, asymmetry, "
              "tooth loss, orbit walls and spine, scanner resolution and noise).")] = "standard",
+    split: Annotated[str | None, typer.Option(
+        help="Train, val and test fractions, e.g. 0.75,0.05,0.2 (stratified by sex and BMI band; "
+             "default 0.7,0.15,0.15).")] = None,
 ) -> None:
     """Generate synthetic skull/face heads with known ground truth and write them as a dataset."""
     from facegen.data.dataset.writer import write_synthetic_dataset
 
     spec = representation_spec(size, grid)
+    fractions = parse_split(split) if split is not None else None
     from facegen.cli.progress import progress_bar
 
     try:
@@ -80,7 +96,7 @@ def synth(
             task = bar.add_task("synthesising heads", total=n)
             card = write_synthetic_dataset(
                 out, n=n, seed=seed, spec=spec, ct=ct, workers=workers, overwrite=overwrite,
-                on_subject=lambda _: bar.advance(task), skull_variation=skull_variation,
+                on_subject=lambda _: bar.advance(task), skull_variation=skull_variation, split=fractions,
             )  # fmt: skip
     except (FileExistsError, ValueError) as exc:
         _fail(str(exc))

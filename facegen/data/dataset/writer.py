@@ -167,14 +167,18 @@ def write_synthetic_dataset(
     overwrite: bool = False,
     on_subject: Callable[[SubjectResult], None] | None = None,
     skull_variation: str = "standard",
+    split: tuple[float, float, float] | None = None,
 ) -> dict:
     """Generate `n` subjects into the dataset folder `out`; returns the dataset card. `skull_variation`: see
-    `facegen.data.synthetic.skull_variation` (a card records it unless it is "standard")."""
+    `facegen.data.synthetic.skull_variation` (a card records it unless it is "standard"); `split`, the train,
+    val and test fractions (None: `stratified_split`'s default; a card records them when given)."""
     from facegen.data.synthetic.skull_variation import check_skull_variation
 
     if n < 1:
         raise ValueError(f"--n must be at least 1, got {n}")
     check_skull_variation(skull_variation)
+    if split is not None:
+        stratified_split([], seed=seed, fractions=split)  # refuses bad fractions before any head is made
     spec = spec or RepresentationSpec()
     check_output_folder(Path(out), overwrite=overwrite, kind=layout.DATASET_KIND)  # before the template build
     _generator(skull_variation)  # build or load the template once; forked workers inherit it
@@ -197,11 +201,15 @@ def write_synthetic_dataset(
         finally:
             if pool:
                 pool.shutdown(cancel_futures=True)
-        splits = stratified_split([r.subject for r in results], seed=seed)
+        subjects = [r.subject for r in results]
+        splits = (stratified_split(subjects, seed=seed) if split is None
+                  else stratified_split(subjects, seed=seed, fractions=split))  # fmt: skip
         paths = layout.DatasetLayout(stage)
         write_table(paths.table, [(r.index, r.subject, r.floor_mm, r.floor_depth_mae_mm) for r in results], splits)
         card = build_card(stage, results, splits, seed=seed, spec=spec, ct=ct, software_version=__version__)
         if skull_variation != "standard":
             card["skull_variation"] = skull_variation
+        if split is not None:
+            card["split_fractions"] = dict(zip(("train", "val", "test"), map(float, split), strict=True))
         write_json_atomic(paths.card, card)
     return json.loads(layout.DatasetLayout(Path(out)).card.read_text())
