@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from facegen.data.representations.bone_envelope import bone_envelope
+from facegen.data.representations.bone_envelope import ball_cap, bone_envelope
 from facegen.data.representations.depth_map import DepthView
 
 MIN_TISSUE_MM = 0.5
@@ -51,10 +51,8 @@ def bone_clearance(skull_depth_mm: np.ndarray, skull_mask: np.ndarray, pixel_mm:
     outline (under the chin, beside the jaw); -inf where no bone is that near."""
     depth = np.asarray(skull_depth_mm, np.float64)
     mask = np.broadcast_to(np.asarray(skull_mask, bool), depth.shape)
-    k = int(np.ceil(radius_mm / pixel_mm))
-    offset_mm = np.hypot(*np.mgrid[-k : k + 1, -k : k + 1]) * pixel_mm
-    reach = offset_mm <= radius_mm
-    cap = np.where(reach, np.sqrt(np.maximum(radius_mm**2 - offset_mm**2, 0.0)), 0.0)
+    reach, front = ball_cap(radius_mm, radius_mm, pixel_mm)
+    cap = front + radius_mm  # the ball's height above the bone point at its centre
     images = np.where(mask, depth, -np.inf).reshape(-1, *depth.shape[-2:])
     grown = [ndimage.grey_dilation(image, footprint=reach, structure=cap, mode="constant", cval=-np.inf)
              for image in images]  # fmt: skip

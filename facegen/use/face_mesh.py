@@ -21,6 +21,7 @@ from trimesh.exchange.ply import export_ply
 from trimesh.exchange.stl import export_stl
 
 from facegen.data.pose import RigidTransform
+from facegen.data.representations.bone_envelope import ball_cap
 from facegen.data.representations.depth_map import DepthView
 from facegen.data.scans.scan import LPS_TO_PATIENT, UNITS, Space
 from facegen.io.atomic import write_bytes_atomic
@@ -118,11 +119,7 @@ def lidded_skin_pits(depth_mm: np.ndarray, mask: np.ndarray, view: DepthView, *,
     are left as they are."""
     from scipy import ndimage
 
-    k = int(np.ceil(max(radius_mm / view.pixel_mm, 1.0)))
-    offset_mm = np.hypot(*np.mgrid[-k : k + 1, -k : k + 1]) * view.pixel_mm
-    reach = offset_mm <= max(radius_mm, view.pixel_mm)
-    ball = ball_mm
-    cap = np.where(reach, np.sqrt(np.maximum(ball**2 - offset_mm**2, 0.0)) - ball, 0.0)  # the ball's front, <= 0
+    reach, cap = ball_cap(ball_mm, radius_mm, view.pixel_mm)  # the ball's front, <= 0
     depth = np.asarray(depth_mm, np.float64)
     inside = np.where(mask, depth, -np.inf)  # the face's own pixels only: no lid reaches across its outline
     dilated = ndimage.grey_dilation(inside, footprint=reach, structure=cap, mode="constant", cval=-np.inf)

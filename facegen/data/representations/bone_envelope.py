@@ -37,6 +37,15 @@ def _disc(radius_px: float) -> np.ndarray:
     return (xx**2 + yy**2) <= max(radius_px, 1.0) ** 2
 
 
+def ball_cap(ball_mm: float, reach_mm: float, pixel_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """The footprint (pixels within `reach_mm`) and heights (mm, 0 at the centre, falling toward the rim) of the
+    front of a ball of radius `ball_mm`: the non-flat structuring element of a grey dilation or closing by a ball."""
+    k = int(np.ceil(max(reach_mm / pixel_mm, 1.0)))
+    offset_mm = np.hypot(*np.mgrid[-k : k + 1, -k : k + 1]) * pixel_mm
+    reach = offset_mm <= max(reach_mm, pixel_mm)
+    return reach, np.where(reach, np.sqrt(np.maximum(ball_mm**2 - offset_mm**2, 0.0)) - ball_mm, 0.0)
+
+
 def bone_envelope(
     skull_depth_mm: np.ndarray,
     skull_mask: np.ndarray,
