@@ -43,7 +43,7 @@ def check_pose(head: IngestedHead, *, accept_weak: bool) -> None:
 
 def canonical_landmarks(alignment: Alignment) -> dict[str, np.ndarray]:
     """The alignment's landmarks in the canonical frame (mm), by name."""
-    return {k: alignment.to_canonical.apply(v) for k, v in sorted(alignment.landmarks.items())}
+    return alignment.canonical_landmarks()
 
 
 def pose_record(head: IngestedHead, *, accepted_weak: bool) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from facegen import __version__
 from facegen.data.pose import CANONICAL_FRAME_NAME
 from facegen.data.representations.build import RepresentationSpec
 from facegen.data.representations.depth_map import DepthView
+from facegen.data.representations.mandibular_plane import above_plane
 from facegen.data.representations.voxel_grid import GridSpec
 from facegen.data.scans.ingest import IngestedHead, IngestOptions, head_representations, ingest_input
 from facegen.data.scans.scan import Space
@@ -180,6 +181,7 @@ def reconstruct_case(
     frames = CaseFrames.of(head)  # the scan frame (the input's own world, mm) and the canonical frame
     files: dict[str, bytes] = {POSE_FIGURE: pose_figure_png(head)}
     variants, moved, face_masks = [], {}, {}
+    landmarks = canonical_landmarks(head.alignment)
     viewer_faces: dict[str, tuple[trimesh.Trimesh, np.ndarray | None]] = {}  # the case's one viewer: every face
     whole_faces: dict[str, trimesh.Trimesh] = {}
     for subject in metadata.variants():
@@ -193,7 +195,9 @@ def reconstruct_case(
         face_depth, moved[subject.subject_id] = _in_front_of_bone(rec.mean_mm, rec.mask, reps.skull_depth.depth_mm,
                                                                   reps.skull_depth.mask)  # fmt: skip
         face_depth = lidded_skin_pits(face_depth, rec.mask, model.view)  # the nostrils are no holes from the front
-        face = smoothed_outline(depth_map_mesh(face_depth, frontal_mask(face_depth, rec.mask, model.view), model.view,
+        face_and_chin = rec.mask & above_plane(face_depth, model.view, landmarks)  # not the neck below the chin
+        frontal = frontal_mask(face_depth, face_and_chin, model.view)
+        face = smoothed_outline(depth_map_mesh(face_depth, frontal, model.view,
                                                max_edge_jump_mm=EDGE_JUMP_PIXELS * model.view.pixel_mm))  # fmt: skip
         name = subject.subject_id
         variants.append(name)
@@ -224,7 +228,6 @@ def reconstruct_case(
     with ThreadPoolExecutor(max_workers=1) as pool:  # head fits (numpy) beside the renders (pyplot: this thread)
         fits = {name: pool.submit(fit_head, face, face_sd_mm=spreads.get(name))
                 for name, (face, _) in viewer_faces.items()} if complete_head else {}  # fmt: skip
-        landmarks = canonical_landmarks(head.alignment)
         # tissue depths from the whole depth-map face: the lateral landmarks (zygion, gonion) lie beyond the frontal
         # mesh
         depths = {name: tissue_depth_table(face, landmarks, model.view, head.skull, no_bone)

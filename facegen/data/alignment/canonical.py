@@ -64,6 +64,10 @@ class Alignment:
         """An automatic fit that matched less than WEAK_FIT_SHARE of the model's bone (landmarks are never weak)."""
         return self.inlier_share is not None and self.inlier_share < WEAK_FIT_SHARE
 
+    def canonical_landmarks(self) -> dict[str, np.ndarray]:
+        """The landmarks in the canonical frame (mm), by name."""
+        return {k: self.to_canonical.apply(v) for k, v in sorted(self.landmarks.items())}
+
     def scan_to_canonical(self, patient_to_scan: np.ndarray) -> RigidTransform:
         """The transform from the scan frame (the input's own world frame, `patient_to_scan` @ patient) to canonical."""
         rotation = np.asarray(patient_to_scan, float)
@@ -78,9 +82,7 @@ class Alignment:
             out["landmarks_scan_mm"] = {
                 k: np.round(rotation @ v, 3).tolist() for k, v in sorted(self.landmarks.items())
             }
-        out["landmarks_canonical_mm"] = {
-            k: np.round(self.to_canonical.apply(v), 3).tolist() for k, v in sorted(self.landmarks.items())
-        }
+        out["landmarks_canonical_mm"] = {k: np.round(v, 3).tolist() for k, v in self.canonical_landmarks().items()}
         out["model_bone_matched_share"] = None if self.inlier_share is None else round(self.inlier_share, 4)
         out["model_residual_mm"] = None if self.residual_mm is None else round(self.residual_mm, 4)
         if self.symmetry_share is not None:

@@ -19,6 +19,7 @@ from facegen.data.alignment.canonical import Alignment, AlignmentError, align_he
 from facegen.data.alignment.landmark_files import mesh_to_patient
 from facegen.data.representations.build import HeadRepresentations, RepresentationSpec, represent
 from facegen.data.representations.depth_map import DepthMap, render_depth_map
+from facegen.data.representations.mandibular_plane import without_neck_bones
 from facegen.data.representations.voxel_grid import voxelize
 from facegen.data.scans.meshes import MESH_SUFFIXES, UNIT_SCALES, mesh_space, read_skull_mesh
 from facegen.data.scans.scan import ScanError, ScanFrame, mesh_frame
@@ -245,14 +246,16 @@ def ingest_input(
 
 
 def head_representations(head: IngestedHead, spec: RepresentationSpec) -> HeadRepresentations:
-    """Depth maps and grids of an ingested head; without a face the face maps are empty (mask all False)."""
+    """Depth maps and grids of an ingested head, its skull without the neck's bones below the mandible (as the
+    models' skulls); without a face the face maps are empty (mask all False)."""
+    skull, _ = without_neck_bones(head.skull, head.alignment.canonical_landmarks())
     if head.face is not None:
-        return represent(head.skull, head.face, spec=spec)
+        return represent(skull, head.face, spec=spec)
     empty = DepthMap(np.zeros(spec.view.shape, np.float32), np.zeros(spec.view.shape, bool), spec.view)
     return HeadRepresentations(
-        skull_depth=render_depth_map(head.skull, spec.view),
+        skull_depth=render_depth_map(skull, spec.view),
         face_depth=empty,
         face_region=np.zeros(spec.view.shape, bool),
-        skull_grid=voxelize(head.skull, spec.grid),
+        skull_grid=voxelize(skull, spec.grid),
         face_grid=None,
     )
