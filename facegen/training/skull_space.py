@@ -52,8 +52,12 @@ class SkullSpace:
     """The median raw distance of the training skulls: distances are stated in this unit."""
 
     def distance(self, skull_depth: np.ndarray, skull_mask: np.ndarray) -> float:
-        """Distance of one skull depth map (H, W) from the training skulls (1: as typical as a training skull)."""
-        return float(_distances(self._vectors(skull_depth[None], skull_mask[None]), self)[0] / self.unit)
+        """Distance of one skull depth map (H, W) from the training skulls (1: as typical as a training skull),
+        over the pixels it can be read at: bone it lacks where training skulls have it (a field-of-view cut, a lost
+        mandible) is left out, not read as the training mean."""
+        x = self._vectors(skull_depth[None], skull_mask[None])
+        read = ~self.missing_bone(skull_depth, skull_mask).reshape(1, -1)
+        return float(_distances(x, self, read)[0] / self.unit)
 
     def _vectors(self, depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
         n = len(depth)
@@ -67,10 +71,11 @@ class SkullSpace:
         return float(100.0 * np.searchsorted(self.reference, distance, side="left") / len(self.reference))
 
     def missing_bone(self, skull_depth: np.ndarray, skull_mask: np.ndarray) -> np.ndarray:
-        """(H, W) pixels where training skulls have bone and this one has none, or has it far behind theirs."""
-        expected = self.bone_share.reshape(skull_mask.shape) >= BONE_EXPECTED_SHARE
-        mean = self.depth_mean.reshape(skull_mask.shape)
-        recess = np.maximum(RECESSED_SD * self.depth_sd.reshape(skull_mask.shape), MIN_RECESS_MM)
+        """(..., H, W) pixels where training skulls have bone and this one has none, or has it far behind theirs."""
+        image = skull_mask.shape[-2:]
+        expected = self.bone_share.reshape(image) >= BONE_EXPECTED_SHARE
+        mean = self.depth_mean.reshape(image)
+        recess = np.maximum(RECESSED_SD * self.depth_sd.reshape(image), MIN_RECESS_MM)
         recessed = skull_mask & (skull_depth < mean - recess)
         return expected & (~skull_mask | recessed)
 
@@ -92,13 +97,29 @@ class SkullSpace:
         return SkullSpace(**values)
 
 
-def _distances(x: np.ndarray, space: SkullSpace) -> np.ndarray:
-    """Probabilistic-PCA distance per row: Mahalanobis in the modes plus the rest over its variance, per dimension."""
+def _distances(x: np.ndarray, space: SkullSpace, read: np.ndarray | None = None) -> np.ndarray:
+    """Probabilistic-PCA distance per row, per pixel read: the Mahalanobis distance under the model's covariance
+    (the modes' variances along them, the rest's elsewhere) marginalised to the pixels `read` (N, P; all without
+    it). With every pixel read it is the modes' Mahalanobis plus the rest over its variance; with some left out it
+    is what the same model says of the pixels there are (filling them with the training mean instead counts the
+    modes' guess there as misfit, and dilutes the per-pixel figure with pixels never seen)."""
     centred = x - space.mean
-    scores = centred @ space.modes.T
-    rest = centred - scores @ space.modes
-    d2 = (scores**2 / space.variances).sum(axis=1) + (rest**2).sum(axis=1) / space.rest_variance
-    return np.sqrt(d2 / x.shape[1])
+    if read is None:
+        scores = centred @ space.modes.T
+        rest = centred - scores @ space.modes
+        d2 = (scores**2 / space.variances).sum(axis=1) + (rest**2).sum(axis=1) / space.rest_variance
+        return np.sqrt(d2 / x.shape[1])
+    sigma2 = space.rest_variance
+    signal = np.maximum(space.variances - sigma2, 1e-12)  # covariance = W' diag(signal) W + sigma2 I
+    out = np.empty(len(x))
+    for i, (row, seen) in enumerate(zip(centred, np.asarray(read, bool), strict=True)):
+        a = space.modes[:, seen]  # (k, n_read)
+        r = row[seen]
+        ar = a @ r  # Woodbury: C^-1 = (I - A' (sigma2 / signal + A A')^-1 A) / sigma2
+        inner = np.diag(sigma2 / signal) + a @ a.T
+        d2 = (r @ r - ar @ np.linalg.solve(inner, ar)) / sigma2
+        out[i] = np.sqrt(max(d2, 0.0) / max(int(seen.sum()), 1))
+    return out
 
 
 def _fit_pca(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -126,8 +147,11 @@ def fit_skull_space(skull_depth: np.ndarray, skull_mask: np.ndarray, *, seed: in
     reference = np.empty(n)
     for fold in range(FOLDS):
         mean, modes, variances, rest = _fit_pca(x[folds != fold], k)
-        held = SkullSpace(fill, mean, modes, variances, rest, count / n, fill, spread, np.zeros(1))
-        reference[folds == fold] = _distances(x[folds == fold], held)
+        held = SkullSpace(fill, mean, modes, variances, rest, (count / n).reshape(skull_mask.shape[1:]),
+                          fill, spread, np.zeros(1))  # fmt: skip
+        rows = folds == fold
+        read = ~held.missing_bone(skull_depth[rows], skull_mask[rows]).reshape(int(rows.sum()), -1)
+        reference[rows] = _distances(x[rows], held, read)  # as a case's skull is read
     unit = float(np.median(reference))
     mean, modes, variances, rest = _fit_pca(x, k)
     return SkullSpace(fill, mean, modes, variances, rest, (count / n).reshape(skull_mask.shape[1:]),

@@ -16,13 +16,14 @@ from pathlib import Path
 
 from facegen.io.cache import cache_root
 
-DEFAULT_MODEL = "default-pca-128-v5"
+DEFAULT_MODEL = "default-pca-128-v6"
 """v2: the statistical model states its predictive SD (the case shows uncertainty by default). v3: faces relative to
 the bone (log tissue depth over the bone envelope): no face inside the bone, a real skull read by what it shares
 with the synthetic ones. v4: the envelope smoothed (no teeth or sutures through a real skull's face), the face held in
 front of the bone by a soft floor, the nostrils lidded in the case's meshes. v5: the skin held 3 mm from the bone in 3D
 (the chin's lower border covered), a skull beyond the training spread read at its edge, the log tissue depth smoothed
-by 1.4 mm (no ripples across a real skull's face)."""
+by 1.4 mm (no ripples across a real skull's face). v6: the skull space's reference distances measured over the bone
+each training skull has (as a case's skull is read now: bone it lacks left out, not filled with the mean)."""
 DEFAULT_SUBJECTS = 300
 DEFAULT_SEED = 2026
 

@@ -70,3 +70,26 @@ def test_missing_mandible_and_teeth_are_found_where_training_skulls_have_bone(sp
     assert missing_share(no_teeth, "mouth") > missing_share(head.skull, "mouth") + 0.2
     with pytest.raises(ValueError, match="at least 10 training skulls"):
         fit_skull_space(np.zeros((4, 64, 64)), np.ones((4, 64, 64), bool))
+
+
+def test_a_skull_cut_above_the_brow_is_measured_over_the_bone_it_has(space, new_heads):
+    """A field-of-view cut leaves the skull about as far from the training skulls as it was whole: the bone it lacks
+    is left out of the distance, not read as the training mean; an outsized skull cut the same way stays far out."""
+    _, y = TINY_SPEC.view.pixel_centres()
+    above_brow = (y > 45.0)[:, None]
+    for head in new_heads[:4]:
+        depth, mask = _depth(head.skull)
+        cut = space.distance(depth, mask & ~above_brow)
+        assert cut == pytest.approx(space.distance(depth, mask), rel=0.35)
+        assert cut <= space.reference.max()
+    big = new_heads[0].skull.copy()
+    big.apply_scale(1.4)
+    depth, mask = _depth(big)
+    assert space.distance(depth, mask & ~above_brow) > 2 * space.reference.max()
+
+
+def test_with_every_pixel_read_the_marginal_distance_is_the_closed_form(space, new_heads):
+    from facegen.training.skull_space import _distances
+
+    x = np.stack([space._vectors(*(a[None] for a in _depth(h.skull)))[0] for h in new_heads])
+    np.testing.assert_allclose(_distances(x, space, np.ones_like(x, bool)), _distances(x, space), rtol=1e-6)
