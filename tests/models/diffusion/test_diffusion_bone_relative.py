@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from facegen.models.diffusion.conditional import ConditionalDiffusion
-from tests.models.gan.relief import AnyAnswer, assert_in_front_of_bone, relief_heads
+from tests.models.gan.relief import AnyAnswer, assert_in_front_of_bone, load_as_saved_before_the_option, relief_heads
 
 TINY = {"channels": (8, 16), "sampling_steps": 3, "samples": 3}
 
@@ -65,14 +65,8 @@ def test_a_saved_relative_model_loads_as_relative_and_gives_the_same_samples(tmp
 
 def test_a_model_saved_before_the_option_loads_as_absolute(tmp_path):
     model = _prepared(2, relative_to_bone=False, steps=1)
-    model.save(tmp_path / "m")
-    record_path = tmp_path / "m" / "model.json"
-    record = json.loads(record_path.read_text())
-    assert "log_tissue" not in record and "spread_mm" in record
-    record["options"].pop("relative_to_bone")  # as a model saved before faces were relative to the bone
-    record_path.write_text(json.dumps(record))
-    old = ConditionalDiffusion.load(tmp_path / "m")
-    assert not old.relative_to_bone and old.scale is None
+    old = load_as_saved_before_the_option(model, tmp_path / "m")
+    assert "spread_mm" in json.loads((tmp_path / "m" / "model.json").read_text())
     heads = relief_heads(5)
     np.testing.assert_array_equal(_samples(model, heads, seed=2), _samples(old, heads, seed=2))
 

@@ -61,3 +61,19 @@ def assert_in_front_of_bone(faces: np.ndarray, heads: DepthData) -> None:
     assert np.isfinite(faces).all()
     for sample, skull, mask in zip(faces, heads.skull_depth, heads.skull_mask, strict=True):
         assert (sample[:, mask] > skull[mask]).all(), f"{(sample[:, mask] <= skull[mask]).sum()} pixels inside bone"
+
+
+def load_as_saved_before_the_option(model, folder) -> object:  # noqa: ANN001 (a GAN or a diffusion model)
+    """Save an absolute model, drop `relative_to_bone` from its record (as a model saved before the option) and load
+    it again: it must load as absolute."""
+    import json
+
+    model.save(folder)
+    record_path = folder / "model.json"
+    record = json.loads(record_path.read_text())
+    assert "log_tissue" not in record
+    record["options"].pop("relative_to_bone")
+    record_path.write_text(json.dumps(record))
+    old = type(model).load(folder)
+    assert not old.relative_to_bone and old.scale is None
+    return old

@@ -1,6 +1,5 @@
 """The 2.5D GAN relative to the bone: whatever its generator answers, no face lies inside the bone."""
 
-import json
 from contextlib import nullcontext
 from dataclasses import replace
 
@@ -9,7 +8,7 @@ import pytest
 import torch
 
 from facegen.models.gan.cgan import ConditionalGAN
-from tests.models.gan.relief import AnyAnswer, assert_in_front_of_bone, relief_heads
+from tests.models.gan.relief import AnyAnswer, assert_in_front_of_bone, load_as_saved_before_the_option, relief_heads
 
 TINY = {"channels": (8, 16), "discriminator_channels": 8, "discriminator_layers": 2}
 
@@ -61,14 +60,7 @@ def test_a_saved_relative_model_loads_as_relative_and_gives_the_same_faces(tmp_p
 
 def test_a_model_saved_before_the_option_loads_as_absolute(tmp_path):
     model = _prepared(2, relative_to_bone=False, steps=1)
-    model.save(tmp_path / "m")
-    record_path = tmp_path / "m" / "model.json"
-    record = json.loads(record_path.read_text())
-    assert "log_tissue" not in record
-    record["options"].pop("relative_to_bone")  # as a model saved before faces were relative to the bone
-    record_path.write_text(json.dumps(record))
-    old = ConditionalGAN.load(tmp_path / "m")
-    assert not old.relative_to_bone and old.scale is None
+    old = load_as_saved_before_the_option(model, tmp_path / "m")
     heads = relief_heads(5)
     np.testing.assert_array_equal(_faces(model, heads), _faces(old, heads))
 
