@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from facegen.cli.progress import progress_bar
-from facegen.cli.tables import print_comparison
+from facegen.cli.ranking import ranking_table, recorded_ranking
+from facegen.cli.tables import print_comparison, wide_console
 from facegen.data.dataset.verify import verify_dataset
 from facegen.data.dataset.writer import write_synthetic_dataset
 from facegen.data.representations.build import RepresentationSpec
@@ -92,7 +93,14 @@ def run_demo(out: Path, *, n: int, seed: int, steps: int, console: Console, over
     runs = train_models(dataset, out / "runs", seed=seed, steps=steps, console=console)
     evaluation = evaluate_models(runs, dataset, "test", seed=seed, embedding_data=dataset)  # fitted on train
     write_report(evaluation, out / "report")
+    console.print(f"the demo's own models ({n} heads; the GAN and diffusion model trained {steps} steps): a check that "
+                  "the whole pipeline runs, not a ranking of the families")  # fmt: skip
     print_comparison(evaluation.record, console)
+    ranking = recorded_ranking()
+    if ranking is None:
+        console.print("no benchmark ranking is recorded in this installation (python bench/families.py records one)")
+    else:
+        wide_console(console).print(ranking_table(ranking))
     console.print(f"pictures: {out / 'subject.png'}, {out / 'gallery.png'}; dataset: {dataset}; runs: {out / 'runs'}; "
                   f"report: {out / 'report' / 'report.html'}")  # fmt: skip
     return card

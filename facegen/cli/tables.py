@@ -40,9 +40,14 @@ def comparison_table(record: dict[str, Any]) -> Table:
     return table
 
 
+def wide_console(console: Console) -> Console:
+    """The console at least 132 columns wide (a narrow log would fold every figure of a wide table in two)."""
+    return Console(width=max(console.width, 132), force_terminal=console.is_terminal, color_system=console.color_system)
+
+
 def print_comparison(record: dict[str, Any], console: Console) -> None:
-    """Print the comparison at least 132 columns wide (a narrow log would fold every figure in two)."""
-    wide = Console(width=max(console.width, 132), force_terminal=console.is_terminal, color_system=console.color_system)
+    """Print the comparison at least 132 columns wide."""
+    wide = wide_console(console)
     wide.print(comparison_table(record))
     wide.print(identification_table(record))
     if any("surface" in m for m in record["models"]):

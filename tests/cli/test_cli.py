@@ -10,6 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from facegen.cli.main import app
+from facegen.cli.ranking import recorded_ranking
 
 runner = CliRunner()
 
@@ -75,3 +76,9 @@ def test_demo_runs_end_to_end(tmp_path, generator):
     assert "Spearman(SD, |error|)" in result.output
     for family in ("template", "pca", "gan2d", "diffusion2d"):
         assert family in result.output and (tmp_path / "demo" / "runs" / family / "model" / "model.json").is_file()
+    # beside its own small models, the demo shows the families' ranking as the benchmark measured it at scale
+    ranking = recorded_ranking()
+    assert ranking is not None, "facegen/assets/benchmark_families.json: run python bench/families.py"
+    shown = result.output[result.output.index("the families trained at scale"):]
+    order = [row["name"] for row in sorted(ranking["families"], key=lambda r: r["mae_mm"])]
+    assert sorted(order, key=shown.index) == order and f"{ranking['floor']['mae_mm']:.2f}" in shown
