@@ -71,7 +71,8 @@ def _head(job: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, str, np.ndarray
     rng = subject_rng(seed, index)
     subject = sample_subject(rng, f"S{index:05d}")
     head = _GENERATOR.generate(subject, rng)
-    rep = represent(head.skull, head.face, spec=square_spec(VIEW_SIZE, (8, 8, 8)), grids=False)
+    rep = represent(head.skull, head.face, spec=square_spec(VIEW_SIZE, (8, 8, 8)), grids=False,
+                    skull_landmarks=head.skull_landmarks)
     if _GENERATOR.wide is not None:
         measured = measure_skull(head.skull_landmarks)
         values = np.array([measured[c] for c in CODES])

@@ -79,3 +79,23 @@ def test_the_real_cts_vertebrae_are_not_in_its_skull_depth_map(tmp_path: Path) -
     seen = render_depth_map(head.skull, SMALL_SPEC.view)
     assert seen.mask[under_chin].sum() > 20  # before: bone under the chin, far behind it
     assert depth.mask[under_chin].sum() == 0
+
+
+def test_a_wide_synthetic_skulls_column_below_the_chin_is_not_read_and_the_rest_of_its_interior_is():
+    """The wide variation builds the cervical column down to 30 mm below menton (a real head CT's); a dataset reads
+    its skulls as a case reads an ingested one: no bone under the chin, the column behind the nose kept."""
+    from facegen.data.representations.build import represent
+    from facegen.data.synthetic.generator import HeadGenerator
+    from facegen.data.synthetic.population import sample_subject
+
+    rng = np.random.default_rng(11)
+    head = HeadGenerator(skull_variation="wide").generate(sample_subject(rng, "W0"), rng)
+    spec = SMALL_SPEC
+    whole = represent(head.skull, head.face, spec=spec, grids=False).skull_depth
+    read = represent(head.skull, head.face, spec=spec, grids=False, skull_landmarks=head.skull_landmarks).skull_depth
+    x, y = spec.view.pixel_centres()
+    menton = head.skull_landmarks["menton"]
+    under_chin = (y < menton[1] - 10.0)[:, None] & (np.abs(x) < 20.0)[None, :]
+    assert whole.mask[under_chin].sum() > 10 and not read.mask[under_chin].any()
+    above = (y > menton[1] + 10.0)[:, None] & np.ones(spec.view.shape, bool)
+    np.testing.assert_array_equal(read.mask[above], whole.mask[above])  # orbit walls, the column behind the nose

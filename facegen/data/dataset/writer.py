@@ -69,7 +69,8 @@ def synthesize_subject(
     rng = subject_rng(seed, index)
     subject = sample_subject(rng, f"S{index:05d}")
     head = _generator(skull_variation).generate(subject, rng)
-    rep = represent(head.skull, head.face, spec=spec, noise_free_face=head.noise_free_face)
+    rep = represent(head.skull, head.face, spec=spec, noise_free_face=head.noise_free_face,
+                    skull_landmarks=head.skull_landmarks)  # the skull as a case's is read: no neck bones
     folder = layout.DatasetLayout(stage).subject_dir(subject.subject_id)
     for name, mesh in (
         ("skull.ply", head.skull),

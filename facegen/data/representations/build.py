@@ -12,6 +12,7 @@ import numpy as np
 import trimesh
 
 from facegen.data.representations.depth_map import DepthMap, DepthView, render_depth_map
+from facegen.data.representations.mandibular_plane import without_neck_bones
 from facegen.data.representations.voxel_grid import GridSpec, VoxelGrid, voxelize
 
 FACE_REGION_CENTRE_MM = (0.0, -5.0)
@@ -88,9 +89,13 @@ def represent(
     spec: RepresentationSpec | None = None,
     noise_free_face: trimesh.Trimesh | None = None,
     grids: bool = True,
+    skull_landmarks: dict[str, np.ndarray] | None = None,
 ) -> HeadRepresentations:
-    """Render depth maps and voxel grids of a head already in the canonical frame."""
+    """Render depth maps and voxel grids of a head already in the canonical frame; with the skull's landmarks, the
+    skull as the models read it, without the neck's bones below the mandible (`mandibular_plane`)."""
     spec = spec or RepresentationSpec()
+    if skull_landmarks is not None:
+        skull, _ = without_neck_bones(skull, skull_landmarks)
     face_depth = render_depth_map(face, spec.view)
     return HeadRepresentations(
         skull_depth=render_depth_map(skull, spec.view),

@@ -250,7 +250,7 @@ def head_representations(head: IngestedHead, spec: RepresentationSpec) -> HeadRe
     models' skulls); without a face the face maps are empty (mask all False)."""
     skull, _ = without_neck_bones(head.skull, head.alignment.canonical_landmarks())
     if head.face is not None:
-        return represent(skull, head.face, spec=spec)
+        return represent(skull, head.face, spec=spec)  # already without the neck's bones
     empty = DepthMap(np.zeros(spec.view.shape, np.float32), np.zeros(spec.view.shape, bool), spec.view)
     return HeadRepresentations(
         skull_depth=render_depth_map(skull, spec.view),
