@@ -36,8 +36,9 @@ def skull_novelty(space: SkullSpace | None, skull_depth: np.ndarray, skull_mask:
         f"the skull lies at {distance:.2f} (1 = a typical training skull), farther than every one of the "
         f"{len(space.reference)} training skulls: out of the model's experience, treat the face with caution"
         if beyond
-        else f"the skull lies at {distance:.2f} (1 = a typical training skull), nearer than "
-        f"{100 - percentile:.0f}% of the {len(space.reference)} training skulls"
+        else f"the skull lies at {distance:.2f} (1 = a typical training skull), farther than "
+        f"{percentile:.0f}% of the {len(space.reference)} training skulls"
+        + (": beyond their 95th percentile, near the edge of the model's experience" if percentile >= 95 else "")
     )
     return {
         "distance": round(distance, 3),
