@@ -213,6 +213,7 @@ def family_table(record: dict[str, Any], stages: dict[str, Any], runs: dict[str,
         "x floor",
         "within 2.5 mm",
         f"rank-1 (gallery {gallery})",
+        "95% band coverage",
         *(r.replace("_", " ") for r in regions),
         "training min (steps x batch)",
     ]
@@ -225,6 +226,7 @@ def family_table(record: dict[str, Any], stages: dict[str, Any], runs: dict[str,
             f"{mae['mean'] / floor:.2f}x",
             f"{m['within_2_5mm']['mean']:.0%}",
             f"{row['identification']['rank_1']:.0%}",
+            f"{row['calibration']['coverage']:.1%}" if "calibration" in row else "-",  # the default rule reads it
             *(_mm(row["regions"][r]["mae_mm"]["mean"]) for r in regions),
         ]
         train = stages.get("train", {}).get("families", {}).get(name)
