@@ -31,19 +31,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from report import print_summary, run_timed
+from report import family_configs, print_summary, run_timed
 
 from facegen.cli.ranking import RANKING_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
-FAMILIES = ("template", "pca", "gan2d", "diffusion2d", "gan3d")
-CONFIGS = {
-    "template": None,
-    "pca": None,
-    "gan2d": ROOT / "configs" / "gan2d-bench-128.toml",
-    "diffusion2d": ROOT / "configs" / "diffusion2d-bench-128.toml",
-    "gan3d": ROOT / "configs" / "gan3d-bench-64.toml",
-}
+CONFIGS = family_configs("bench")
+FAMILIES = tuple(CONFIGS)
 FULL = {"n": 1000, "seed": 18, "split": "0.75,0.05,0.2"}
 QUICK = {"n": 60, "seed": 18, "split": "0.6,0.2,0.2"}
 QUICK_SETS = {

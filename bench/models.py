@@ -21,17 +21,11 @@ import json
 import sys
 from pathlib import Path
 
-from report import print_summary, run_timed
+from report import family_configs, print_summary, run_timed
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_TARGET_MIN = 15.0
-CONFIGS = {
-    "template": None,
-    "pca": None,
-    "gan2d": ROOT / "configs" / "gan2d-cpu-128.toml",
-    "diffusion2d": ROOT / "configs" / "diffusion2d-cpu-128.toml",
-    "gan3d": ROOT / "configs" / "gan3d-cpu-64.toml",
-}
+CONFIGS = family_configs("cpu")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,5 @@
-"""The summary table every benchmark prints, its machine-readable BENCH_JSON line, and a timed child process."""
+"""The summary table every benchmark prints, its machine-readable BENCH_JSON line, a timed child process, and the
+families' training configs."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -30,3 +32,14 @@ def run_timed(command: list[str]) -> tuple[float, float]:
     if process.returncode:
         raise SystemExit(f"{' '.join(command)} failed with exit code {process.returncode}")
     return time.perf_counter() - start, usage.ru_maxrss / 1024.0
+
+
+CONFIG_SIZES = {"template": None, "pca": None, "gan2d": 128, "diffusion2d": 128, "gan3d": 64}
+"""Every family, and the size in its configs' names (configs/FAMILY-KIND-SIZE.toml; closed-form fits take none)."""
+
+
+def family_configs(kind: str) -> dict[str, Path | None]:
+    """Every family's training config of one kind ('cpu': bench/models.py, 'bench': bench/families.py)."""
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    return {family: None if size is None else configs / f"{family}-{kind}-{size}.toml"
+            for family, size in CONFIG_SIZES.items()}  # fmt: skip

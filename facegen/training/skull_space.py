@@ -97,18 +97,13 @@ class SkullSpace:
         return SkullSpace(**values)
 
 
-def _distances(x: np.ndarray, space: SkullSpace, read: np.ndarray | None = None) -> np.ndarray:
+def _distances(x: np.ndarray, space: SkullSpace, read: np.ndarray) -> np.ndarray:
     """Probabilistic-PCA distance per row, per pixel read: the Mahalanobis distance under the model's covariance
-    (the modes' variances along them, the rest's elsewhere) marginalised to the pixels `read` (N, P; all without
-    it). With every pixel read it is the modes' Mahalanobis plus the rest over its variance; with some left out it
-    is what the same model says of the pixels there are (filling them with the training mean instead counts the
-    modes' guess there as misfit, and dilutes the per-pixel figure with pixels never seen)."""
+    (the modes' variances along them, the rest's elsewhere) marginalised to the pixels `read` (N, P). With every
+    pixel read it is the modes' Mahalanobis plus the rest over its variance; with some left out it is what the same
+    model says of the pixels there are (filling them with the training mean instead counts the modes' guess there
+    as misfit, and dilutes the per-pixel figure with pixels never seen)."""
     centred = x - space.mean
-    if read is None:
-        scores = centred @ space.modes.T
-        rest = centred - scores @ space.modes
-        d2 = (scores**2 / space.variances).sum(axis=1) + (rest**2).sum(axis=1) / space.rest_variance
-        return np.sqrt(d2 / x.shape[1])
     sigma2 = space.rest_variance
     signal = np.maximum(space.variances - sigma2, 1e-12)  # covariance = W' diag(signal) W + sigma2 I
     out = np.empty(len(x))

@@ -25,8 +25,12 @@ def bmi_band(bmi: float | None) -> str:
     raise ValueError(f"BMI {bmi} is not a number")
 
 
+SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
+"""Train, val and test fractions of a split unless asked otherwise."""
+
+
 def stratified_split(
-    subjects: Sequence[Subject], *, seed: int, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    subjects: Sequence[Subject], *, seed: int, fractions: tuple[float, float, float] = SPLIT_FRACTIONS
 ) -> dict[str, str]:
     """Split label per subject id; within each (sex, BMI band) stratum the fractions hold to rounding."""
     if not np.isclose(sum(fractions), 1.0) or min(fractions) < 0:

@@ -22,7 +22,7 @@ import zarr
 from facegen import __version__
 from facegen.data.dataset import layout
 from facegen.data.dataset.card import build_card
-from facegen.data.dataset.split import stratified_split
+from facegen.data.dataset.split import SPLIT_FRACTIONS, stratified_split
 from facegen.data.representations.build import HeadRepresentations, RepresentationSpec, represent
 from facegen.data.subject import Subject
 from facegen.io.atomic import write_bytes_atomic, write_json_atomic
@@ -172,7 +172,7 @@ def write_synthetic_dataset(
 ) -> dict:
     """Generate `n` subjects into the dataset folder `out`; returns the dataset card. `skull_variation`: see
     `facegen.data.synthetic.skull_variation` (a card records it unless it is "standard"); `split`, the train,
-    val and test fractions (None: `stratified_split`'s default; a card records them when given)."""
+    val and test fractions (None: SPLIT_FRACTIONS; a card records them when given)."""
     from facegen.data.synthetic.skull_variation import check_skull_variation
 
     if n < 1:
@@ -203,8 +203,7 @@ def write_synthetic_dataset(
             if pool:
                 pool.shutdown(cancel_futures=True)
         subjects = [r.subject for r in results]
-        splits = (stratified_split(subjects, seed=seed) if split is None
-                  else stratified_split(subjects, seed=seed, fractions=split))  # fmt: skip
+        splits = stratified_split(subjects, seed=seed, fractions=split or SPLIT_FRACTIONS)
         paths = layout.DatasetLayout(stage)
         write_table(paths.table, [(r.index, r.subject, r.floor_mm, r.floor_depth_mae_mm) for r in results], splits)
         card = build_card(stage, results, splits, seed=seed, spec=spec, ct=ct, software_version=__version__)
