@@ -37,7 +37,9 @@ from facegen.cli.ranking import RANKING_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = family_configs("bench")
-FAMILIES = tuple(CONFIGS)
+ENSEMBLE_MEMBERS = ("gan2d", "pca")
+"""The ensemble family's members: the mean of their faces (the two that err least, and differently)."""
+FAMILIES = (*CONFIGS, "ensemble")
 FULL = {"n": 1000, "seed": 18, "split": "0.75,0.05,0.2"}
 QUICK = {"n": 60, "seed": 18, "split": "0.6,0.2,0.2"}
 QUICK_SETS = {
@@ -165,6 +167,30 @@ def run_state(run: Path, config: dict[str, Any], data_hash: str) -> str:
     return "resume" if any((run / "checkpoints").glob("step-*.pt")) else "new"
 
 
+def train_ensemble(
+    runs: Path, data: Path, facegen: list[str], training: dict[str, Any], rows: list[tuple[str, str]]
+) -> None:
+    """Train the ensemble from its members' finished runs (seconds: nothing is learned), unless its run is newer
+    than theirs; its time is added to the training stage (`training`, that stage's record)."""
+    run, members = runs / "ensemble", [runs / m for m in ENSEMBLE_MEMBERS]
+    missing = [str(m) for m in members if not (m / "run.json").exists()]
+    if missing:
+        raise SystemExit(f"the ensemble needs its members trained first: {', '.join(missing)} (run them with --only)")
+    record = run / "run.json"
+    if record.exists() and record.stat().st_mtime > max((m / "run.json").stat().st_mtime for m in members):
+        rows.append(("ensemble: training", "reused (newer than its members)"))
+        return
+    command = [*facegen, "train", "--model", "ensemble", "--data", str(data), "--out", str(run), "--overwrite",
+               "--set", "model.members=" + json.dumps([str(m.resolve()) for m in members])]  # fmt: skip
+    seconds, peak = run_timed(command)
+    training.setdefault("families", {})["ensemble"] = {"seconds": seconds, "peak_rss_mib": peak, "threads": 0}
+    training["seconds"] += seconds
+    training["peak_rss_mib"] = max(training["peak_rss_mib"], peak)
+    if training.get("reused") is True:
+        training["reused"] = "partly"
+    rows.append(("ensemble: training (process wall)", f"{seconds / 60:.1f} min, peak {peak:.0f} MiB"))
+
+
 def dataset_matches(data: Path, spec: dict[str, Any]) -> bool:
     """Whether DATA is a finished dataset of spec's size, seed and split."""
     card_path = data / "dataset.json"
@@ -232,6 +258,7 @@ def family_table(record: dict[str, Any], stages: dict[str, Any], runs: dict[str,
         else:
             cells.append(f"{train['seconds'] / 60:.1f}")
         label = name if name in FAMILIES else "floor (noise-free face)"
+        label += f" ({' + '.join(ENSEMBLE_MEMBERS)})" if name == "ensemble" else ""
         if name in NEURAL and row.get("samples", 1) > 1:
             label += f" (mean of {row['samples']} samples)"
         lines.append("| " + " | ".join([label, *cells]) + " |")
@@ -447,7 +474,7 @@ def main(argv: list[str] | None = None) -> None:
     runs: dict[str, dict[str, Any]] = {}
     jobs: list[tuple[str, list[str], float]] = []
     states: dict[str, str] = {}
-    for family in args.only:
+    for family in (f for f in args.only if f in CONFIGS):
         run = out / "runs" / family
         sets = train_sets(family, quick=args.quick, device=args.device, steps_factor=args.steps_factor)
         config = json.loads(json.dumps(load_config(CONFIGS[family], sets, model=family).to_dict()))  # as run.json
@@ -492,10 +519,13 @@ def main(argv: list[str] | None = None) -> None:
             families=training["families"],
             lanes=lanes,
             threads=threads,
-            reused="partly" if len(jobs) < len(args.only) else False,
+            reused="partly" if len(jobs) < len([f for f in args.only if f in CONFIGS]) else False,
         )
     else:
         training["reused"] = True
+    if "ensemble" in args.only:
+        train_ensemble(out / "runs", data, facegen, stages["train"], rows)
+        stages_path.write_text(json.dumps(stages, indent=1))
     for family in args.only:
         runs[family] = json.loads((out / "runs" / family / "run.json").read_text())
 

@@ -34,12 +34,13 @@ def run_timed(command: list[str]) -> tuple[float, float]:
     return time.perf_counter() - start, usage.ru_maxrss / 1024.0
 
 
-CONFIG_SIZES = {"template": None, "pca": None, "gan2d": 128, "diffusion2d": 128, "gan3d": 64}
-"""Every family, and the size in its configs' names (configs/FAMILY-KIND-SIZE.toml; closed-form fits take none)."""
+CONFIG_SIZES = {"template": None, "pca": 128, "gan2d": 128, "diffusion2d": 128, "gan3d": 64}
+"""Every family, and the size in its configs' names (configs/FAMILY-KIND-SIZE.toml; the template takes none)."""
 
 
 def family_configs(kind: str) -> dict[str, Path | None]:
-    """Every family's training config of one kind ('cpu': bench/models.py, 'bench': bench/families.py)."""
+    """Every family's training config of one kind ('cpu': bench/models.py, 'bench': bench/families.py); None where
+    the family has no config of that kind (its defaults)."""
     configs = Path(__file__).resolve().parents[1] / "configs"
-    return {family: None if size is None else configs / f"{family}-{kind}-{size}.toml"
-            for family, size in CONFIG_SIZES.items()}  # fmt: skip
+    paths = {f: None if size is None else configs / f"{f}-{kind}-{size}.toml" for f, size in CONFIG_SIZES.items()}
+    return {family: path if path is not None and path.exists() else None for family, path in paths.items()}

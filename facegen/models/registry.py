@@ -30,6 +30,7 @@ BUILTIN = {
     "gan2d": "facegen.models.gan.cgan",
     "gan3d": "facegen.models.gan.gan3d",
     "diffusion2d": "facegen.models.diffusion.conditional",
+    "ensemble": "facegen.models.ensemble",
 }
 """Where each built-in family lives (its module registers it on import)."""
 MODEL_DIR = "model"
