@@ -474,7 +474,8 @@ def main(argv: list[str] | None = None) -> None:
     runs: dict[str, dict[str, Any]] = {}
     jobs: list[tuple[str, list[str], float]] = []
     states: dict[str, str] = {}
-    for family in (f for f in args.only if f in CONFIGS):
+    trained = [f for f in args.only if f in CONFIGS]  # by `facegen train` from a config; the ensemble after them
+    for family in trained:
         run = out / "runs" / family
         sets = train_sets(family, quick=args.quick, device=args.device, steps_factor=args.steps_factor)
         config = json.loads(json.dumps(load_config(CONFIGS[family], sets, model=family).to_dict()))  # as run.json
@@ -519,7 +520,7 @@ def main(argv: list[str] | None = None) -> None:
             families=training["families"],
             lanes=lanes,
             threads=threads,
-            reused="partly" if len(jobs) < len([f for f in args.only if f in CONFIGS]) else False,
+            reused="partly" if len(jobs) < len(trained) else False,
         )
     else:
         training["reused"] = True

@@ -17,16 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from facegen.data.subject import Subject
-from facegen.models.base import DepthData, FaceModel, Reconstruction
-from facegen.models.registry import MODEL_DIR, load_trained, register
+from facegen.models.base import RECORD_FILE, DepthData, FaceModel, Reconstruction
+from facegen.models.registry import load_trained, model_folder, register
 
 MEMBERS_DIR = "members"
 """The folder of an ensemble's model that holds a copy of each member's model folder (0, 1, ...)."""
-
-
-def _model_folder(run: Path) -> Path:
-    """A run's model folder (or the model folder itself)."""
-    return run / MODEL_DIR if (run / MODEL_DIR).is_dir() else run
 
 
 @register
@@ -45,18 +40,16 @@ class Ensemble(FaceModel):
         """Load the member runs (trained beforehand) and check they read the data's view; nothing is learned."""
         if len(self.members) < 2:
             raise ValueError(f"an ensemble needs at least two member runs (model.members), got {self.members}")
-        self.sources = [_model_folder(Path(m)) for m in self.members]
+        self.sources = [model_folder(Path(m)) for m in self.members]
         self.models = [load_trained(m) for m in self.members]
+        view = data.view or self.models[0].view  # every member reads the dataset's view (or the first member's)
         for run, model in zip(self.members, self.models, strict=True):
             if model.grid is not None or model.view is None:
                 raise ValueError(f"ensemble member {run} is not a depth-map model ({model.family})")
-            if data.view is not None and model.view != data.view:
+            if model.view != view:
                 raise ValueError(f"ensemble member {run} reads another view than this dataset's: {model.view} "
-                                 f"against {data.view}")  # fmt: skip
-        views = {json.dumps(m.view.to_dict(), sort_keys=True) for m in self.models}
-        if len(views) > 1:
-            raise ValueError(f"ensemble members read different views: {self.members}")
-        self.view = self.models[0].view
+                                 f"against {view}")  # fmt: skip
+        self.view = view
         return {"members": float(len(self.models))}
 
     def _combined(self, answers: list[Reconstruction], n_samples: int, seed: int) -> Reconstruction:
@@ -106,11 +99,11 @@ class Ensemble(FaceModel):
                 shutil.copytree(source, target)
         record = {"family": self.family, "members": self.members, "families": [m.family for m in self.models],
                   "view": self.view.to_dict() if self.view is not None else None}  # fmt: skip
-        write_json_atomic(folder / "model.json", record)
+        write_json_atomic(folder / RECORD_FILE, record)
 
     @classmethod
     def load(cls, folder: Path) -> Ensemble:
-        record = json.loads((Path(folder) / "model.json").read_text())
+        record = json.loads((Path(folder) / RECORD_FILE).read_text())
         model = cls(record["members"])
         model.sources = [Path(folder) / MEMBERS_DIR / str(i) for i in range(len(record["members"]))]
         model.models = [load_trained(source) for source in model.sources]

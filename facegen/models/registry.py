@@ -53,10 +53,15 @@ def model_class(name: str) -> type[FaceModel]:
     return _FAMILIES[name]
 
 
+def model_folder(run: Path) -> Path:
+    """A run's model folder (or the model folder itself)."""
+    return run / MODEL_DIR if (run / MODEL_DIR).is_dir() else run
+
+
 def load_trained(run: Path | str) -> FaceModel:
     """The trained model of a run folder (or of a model folder itself)."""
     run = Path(run)
-    folder = run / MODEL_DIR if (run / MODEL_DIR).is_dir() else run
+    folder = model_folder(run)
     record = folder / "model.json"
     if not record.exists():
         raise ValueError(f"{run} holds no trained model ({MODEL_DIR}/model.json is missing); train it first")

@@ -359,7 +359,7 @@ def _viewer_bytes(
 
 def resolve_model(model: str | Path, *, console=None) -> tuple[FaceModel, Path, str]:
     """A run folder or 'default' (built on first use) as (model, its folder, a label for the outputs)."""
-    from facegen.models.registry import MODEL_DIR, load_trained
+    from facegen.models.registry import MODEL_DIR, load_trained, model_folder
     from facegen.use.default_model import DEFAULT_MODEL, build_default_model, default_model_dir
 
     if str(model) == "default":
@@ -372,8 +372,7 @@ def resolve_model(model: str | Path, *, console=None) -> tuple[FaceModel, Path, 
     run = Path(model)
     if not run.exists():
         raise ValueError(f"model {model!r} is neither 'default' nor a run folder")
-    folder = run / MODEL_DIR if (run / MODEL_DIR).is_dir() else run
-    return load_trained(run), folder, run.name
+    return load_trained(run), model_folder(run), run.name
 
 
 def _case_accuracy(model_folder: Path, label: str, metadata: CaseMetadata) -> dict[str, Any] | None:
