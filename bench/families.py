@@ -59,7 +59,7 @@ NEURAL = ("gan2d", "diffusion2d", "gan3d")
 BEGIN, END = "<!-- families:begin -->", "<!-- families:end -->"
 SECTION = "## All families on 1,000 synthetic heads (bench/families.py)"
 TARGET_MIN = 90.0
-STEP_SECONDS = {"gan2d": 1.95, "diffusion2d": 2.6, "gan3d": 2.0}
+STEP_SECONDS = {"gan2d": 1.95, "diffusion2d": 1.35, "gan3d": 2.0}
 """CPU seconds per step, one thread, both cores busy (2026-12-03, see the configs): estimates and job order."""
 FIT_SECONDS = 60.0
 """A closed-form fit (template, pca) of 750 heads, process start included."""

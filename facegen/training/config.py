@@ -32,6 +32,9 @@ class TrainConfig:
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    lr_decay_start: float = 1.0
+    """The share of the steps after which the learning rate falls linearly toward zero at the last step (pix2pix,
+    Isola et al. 2017: 0.5); 1.0 keeps it constant."""
     checkpoint_every: int = 250
     keep_checkpoints: int = 2
     eval_every: int = 250
@@ -54,6 +57,8 @@ class TrainConfig:
                 raise ValueError(f"config: {name} must be at least 1, got {getattr(self, name)}")
         if not self.lr > 0 or not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError("config: lr must be positive and beta1, beta2 in [0, 1)")
+        if not 0 <= self.lr_decay_start <= 1:
+            raise ValueError(f"config: lr_decay_start must lie in [0, 1], got {self.lr_decay_start}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"config: precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.balance not in BALANCE:
@@ -63,6 +68,14 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def lr_factor(self, step: int) -> float:
+        """The learning rate of step `step` (1-based) over `lr`: 1 until lr_decay_start x steps, then a linear fall
+        to 1 / (decaying steps) at the last step (a pure function of the step: a resumed run follows it exactly)."""
+        start = int(self.lr_decay_start * self.steps)
+        if step <= start or start >= self.steps:
+            return 1.0
+        return max(self.steps - step + 1, 1) / (self.steps - start)
 
     @staticmethod
     def from_dict(values: dict[str, Any]) -> TrainConfig:

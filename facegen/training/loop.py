@@ -79,6 +79,13 @@ def balanced_weights(data: DepthData, by: str) -> np.ndarray | None:
     return 1.0 / counts[inverse]
 
 
+def set_learning_rate(optimizers: dict[str, torch.optim.Optimizer], factor: float) -> None:
+    """Every parameter group's learning rate as `factor` x the one its optimizer was built with."""
+    for optimizer in optimizers.values():
+        for group in optimizer.param_groups:
+            group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
+
+
 def step_seed(seed: int, step: int, rank: int) -> int:
     """The global-generator seed of one step on one process."""
     return int(np.random.SeedSequence([seed, step, rank]).generate_state(1)[0])
@@ -157,8 +164,8 @@ class Trainer:
     def restore(self, path: Path) -> None:
         """Continue from a checkpoint; refuses one made with another config or other data."""
         state = ckpt.load_checkpoint(path)
-        def comparable(config: dict[str, Any]) -> str:
-            return json.dumps(config | {"steps": None}, sort_keys=True)
+        def comparable(config: dict[str, Any]) -> str:  # keys added since a checkpoint was written take defaults
+            return json.dumps(TrainConfig().to_dict() | config | {"steps": None}, sort_keys=True)
 
         if comparable(state["config"]) != comparable(self.config.to_dict()):
             raise ValueError(f"{path} was written with another config; resume with the same config (only steps "
@@ -193,6 +200,7 @@ class Trainer:
             while self.step < config.steps:
                 self.step += 1
                 torch.manual_seed(step_seed(config.seed, self.step, rt.rank))
+                set_learning_rate(self.optimizers, config.lr_factor(self.step))
                 batch = data.batch(self.stream.indices(self.step, rt.rank), rt.device)
                 log.add(self.model.training_step(wrapped, self.optimizers, batch, rt.autocast))
                 if self.step % config.log_every == 0 or self.step == config.steps:

@@ -10,6 +10,7 @@ from facegen.models.base import DepthData
 from facegen.models.registry import create
 from facegen.training import loop
 from facegen.training.config import TrainConfig, load_config
+from facegen.training.distributed import start_runtime
 from facegen.training.loop import BatchStream, fit_model, seeded_model, train_in_memory, train_run
 
 SMALL = ["model.channels=[8,16]", "model.discriminator_channels=8", "model.discriminator_layers=2", "batch_size=2"]
@@ -42,6 +43,19 @@ def test_bf16_and_balanced_training_run_on_cpu(tiny_dataset):
     config = load_config(None, [*SMALL, "steps=2", "precision=bf16", "balance=bmi"])
     figures = train_in_memory(seeded_model(config), data, config)
     assert math.isfinite(figures["loss_g"]) and figures["samples_per_second"] > 0
+
+
+def test_the_learning_rate_falls_linearly_after_its_start(tiny_dataset):
+    config = load_config(None, [*SMALL, "steps=10", "lr=1e-3", "lr_decay_start=0.6"])
+    assert [config.lr_factor(s) for s in (1, 6, 7, 8, 10)] == [1.0, 1.0, 1.0, 0.75, 0.25]
+    assert TrainConfig(steps=10).lr_factor(10) == 1.0  # the default keeps it constant
+    trainer = loop.Trainer(seeded_model(config), config, start_runtime("cpu", "fp32"),
+                           DepthData.load(tiny_dataset, "train"), None)  # fmt: skip
+    trainer.fit()
+    for optimizer in trainer.optimizers.values():
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.25)
+    with pytest.raises(ValueError, match="lr_decay_start must lie in"):
+        load_config(None, ["lr_decay_start=1.5"])
 
 
 def test_fit_model_trains_a_neural_family_with_default_settings_and_fits_a_closed_form_one(tiny_dataset, monkeypatch):

@@ -36,7 +36,8 @@ def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 
 def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(tiny_dataset, tmp_path):
-    settings = ("steps=40", "batch_size=4", "checkpoint_every=5", "log_every=5")
+    # the learning rate falls over the second half: a resumed run must pick it up at its step
+    settings = ("steps=40", "batch_size=4", "checkpoint_every=5", "log_every=5", "lr_decay_start=0.5")
     _run(_command(tiny_dataset, tmp_path / "whole", *settings))
 
     killed = tmp_path / "killed"
