@@ -60,7 +60,9 @@ BEGIN, END = "<!-- families:begin -->", "<!-- families:end -->"
 SECTION = "## All families on 1,000 synthetic heads (bench/families.py)"
 TARGET_MIN = 90.0
 STEP_SECONDS = {"gan2d": 1.95, "diffusion2d": 1.35, "gan3d": 2.0}
-"""CPU seconds per step, one thread, both cores busy (2026-12-03, see the configs): estimates and job order."""
+"""CPU seconds per step, one thread, both cores busy, on the slower of two machines (2026-12-03, see the configs;
+diffusion2d at batch 8 scaled from batch 16's 2.6 s): estimates and job order. The other machine, the same day:
+gan2d 1.05 s, diffusion2d 0.71 s, gan3d 1.4 s."""
 FIT_SECONDS = 60.0
 """A closed-form fit (template, pca) of 750 heads, process start included."""
 REUSED: dict[bool | str, str] = {False: "", True: ", reused", "partly": ", partly reused"}
@@ -183,8 +185,9 @@ def train_ensemble(
     command = [*facegen, "train", "--model", "ensemble", "--data", str(data), "--out", str(run), "--overwrite",
                "--set", "model.members=" + json.dumps([str(m.resolve()) for m in members])]  # fmt: skip
     seconds, peak = run_timed(command)
-    training.setdefault("families", {})["ensemble"] = {"seconds": seconds, "peak_rss_mib": peak, "threads": 0}
-    training["seconds"] += seconds
+    earlier = training.setdefault("families", {}).get("ensemble", {}).get("seconds", 0.0)  # a refit replaces it
+    training["families"]["ensemble"] = {"seconds": seconds, "peak_rss_mib": peak, "threads": 0}
+    training["seconds"] += seconds - earlier
     training["peak_rss_mib"] = max(training["peak_rss_mib"], peak)
     if training.get("reused") is True:
         training["reused"] = "partly"
@@ -215,6 +218,15 @@ def report_is_current(report: Path, runs: list[Path]) -> bool:
 def _mm(value: float) -> str:
     """Millimetres to two decimals, a dash for NaN (a region without pixels)."""
     return f"{value:.2f}" if value == value else "-"
+
+
+def ensemble_members(runs: dict[str, dict[str, Any]]) -> str:
+    """The ensemble's members with the weights its run fitted on the val split: '0.65 gan2d + 0.35 pca'."""
+    figures = runs.get("ensemble", {}).get("figures", {})
+    weights = [figures.get(f"weight_{i}") for i in range(len(ENSEMBLE_MEMBERS))]
+    if None in weights:
+        return " + ".join(ENSEMBLE_MEMBERS)
+    return " + ".join(f"{w:.2f} {m}" for w, m in zip(weights, ENSEMBLE_MEMBERS, strict=True))
 
 
 def family_table(record: dict[str, Any], stages: dict[str, Any], runs: dict[str, dict[str, Any]]) -> list[str]:
@@ -258,7 +270,7 @@ def family_table(record: dict[str, Any], stages: dict[str, Any], runs: dict[str,
         else:
             cells.append(f"{train['seconds'] / 60:.1f}")
         label = name if name in FAMILIES else "floor (noise-free face)"
-        label += f" ({' + '.join(ENSEMBLE_MEMBERS)})" if name == "ensemble" else ""
+        label += f" ({ensemble_members(runs)})" if name == "ensemble" else ""
         if name in NEURAL and row.get("samples", 1) > 1:
             label += f" (mean of {row['samples']} samples)"
         lines.append("| " + " | ".join([label, *cells]) + " |")

@@ -211,6 +211,11 @@ class FaceModel(ABC):
     def fit(self, data: DepthData, *, seed: int = 0) -> dict[str, float]:
         """Learn from training data; returns named figures of the fit (losses, explained variance)."""
 
+    def fit_held_out(self, val: DepthData) -> dict[str, float]:
+        """Learn what only subjects unseen in training can teach (an ensemble's member weights); the trainer calls
+        it with the val split after `fit`. Most families learn nothing there."""
+        return {}
+
     @abstractmethod
     def reconstruct(
         self, skull_depth: np.ndarray, skull_mask: np.ndarray, subject: Subject, *, seed: int = 0, n_samples: int = 1

@@ -6,10 +6,15 @@ shape) err less on average together: on the benchmark's 200 held-out heads the m
 members does: per pixel, the mean of the variances its members state (a member that states none adds nothing)
 plus the variance of the members' faces about their mean. Members are trained runs on the same depth-map view;
 each is copied into the ensemble's folder, so that it is one self-contained model (and one weights hash).
+
+The mean is weighted: by `weights` when given, else by the weights that give the val split's faces the least mean
+error (a stacked regression, Breiman 1996, on subjects no member trained on; on a simplex grid, since the mean
+absolute error is the benchmark's figure), equal where there is no val split.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -22,6 +27,8 @@ from facegen.models.registry import load_trained, model_folder, register
 
 MEMBERS_DIR = "members"
 """The folder of an ensemble's model that holds a copy of each member's model folder (0, 1, ...)."""
+WEIGHT_STEP = 0.05
+"""The grid of member weights searched on the val split (every weight a multiple of it, summing to 1)."""
 
 
 @register
@@ -31,13 +38,25 @@ class Ensemble(FaceModel):
     family = "ensemble"
     description = "mean of trained depth-map models' faces (e.g. gan2d + pca), spread from members and disagreement"
 
-    def __init__(self, members: list[str] | tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, members: list[str] | tuple[str, ...] = (), weights: list[float] | tuple[float, ...] = ()
+    ) -> None:
         self.members = [str(m) for m in members]
         self.models: list[FaceModel] = []
         self.sources: list[Path] = []
+        self.fixed = bool(weights)
+        """Weights given by the user: kept, not fitted on the val split."""
+        given = np.asarray(weights if self.fixed else [1.0] * len(self.members), np.float64)
+        if len(given) != len(self.members) or (given < 0).any() or (len(given) and given.sum() <= 0):
+            raise ValueError(f"model.weights must be one non-negative weight per member, not all 0; got "
+                             f"{list(weights)} for {len(self.members)} members")  # fmt: skip
+        self.weights = given / max(given.sum(), 1e-12)
+        self.weighed_on = "given" if self.fixed else "equal"
+        """Where the weights come from: given, equal (no val split) or the val split's subjects."""
 
     def fit(self, data: DepthData, *, seed: int = 0) -> dict[str, float]:
-        """Load the member runs (trained beforehand) and check they read the data's view; nothing is learned."""
+        """Load the member runs (trained beforehand) and check they read the data's view (the weights are learned on
+        held-out subjects: `fit_held_out`)."""
         if len(self.members) < 2:
             raise ValueError(f"an ensemble needs at least two member runs (model.members), got {self.members}")
         self.sources = [model_folder(Path(m)) for m in self.members]
@@ -52,19 +71,49 @@ class Ensemble(FaceModel):
         self.view = view
         return {"members": float(len(self.models))}
 
+    def fit_held_out(self, val: DepthData) -> dict[str, float]:
+        """Member weights that give the val subjects' faces the least mean absolute error (unless given)."""
+        self._require_fitted()
+        if self.fixed or not len(val):
+            return {}
+        answers = [m.reconstruct_many(val, seed=0) for m in self.models]
+        faces = np.stack([[a.mean_mm for a in per_member] for per_member in answers]).astype(np.float64)
+        mask = np.logical_and.reduce([[a.mask for a in per_member] for per_member in answers])
+        mask &= val.face_region & val.face_mask
+        counts = np.maximum(mask.sum(axis=(1, 2)), 1)
+
+        def error(w: np.ndarray) -> float:  # per subject's mean over its pixels, then over subjects
+            face = np.tensordot(w, faces, axes=1)
+            return float(((np.abs(face - val.face_depth) * mask).sum(axis=(1, 2)) / counts).mean())
+
+        steps = round(1 / WEIGHT_STEP)
+        grid = [np.array(c, np.float64) / steps for c in itertools.product(range(steps + 1), repeat=len(faces))
+                if sum(c) == steps]  # fmt: skip
+        errors = [error(w) for w in grid]
+        self.weights, self.weighed_on = grid[int(np.argmin(errors))], "val"
+        equal = error(np.full(len(faces), 1 / len(faces)))
+        figures = {f"weight_{i}": float(w) for i, w in enumerate(self.weights)}
+        return figures | {"val_mae_mm_weighted": min(errors), "val_mae_mm_equal": equal}
+
     def _combined(self, answers: list[Reconstruction], n_samples: int, seed: int) -> Reconstruction:
-        """One subject's members' answers as the ensemble's: mean face, mixture SD, samples about the mean."""
+        """One subject's members' answers as the ensemble's: weighted mean face, mixture SD, samples about the mean."""
+        w = self.weights
         means = np.stack([a.mean_mm for a in answers]).astype(np.float64)
         mask = np.logical_and.reduce([a.mask for a in answers])
-        mean = means.mean(axis=0)
-        stated = [a.predictive_sd_mm.astype(np.float64) ** 2 for a in answers if a.predictive_sd_mm is not None]
-        variance = means.var(axis=0) + (np.mean(stated, axis=0) if stated else 0.0)
+        mean = np.tensordot(w, means, axes=1)
+        stating = [i for i, a in enumerate(answers) if a.predictive_sd_mm is not None]
+        stated = sum(w[i] * answers[i].predictive_sd_mm.astype(np.float64) ** 2 for i in stating)
+        stated = stated / max(w[stating].sum(), 1e-12) if stating else 0.0  # members that state none add nothing
+        variance = np.tensordot(w, (means - mean) ** 2, axes=1) + stated
         faces = mean[None]
-        if n_samples > 1:  # each member's own samples, moved so that the members' means become the ensemble's
+        if n_samples > 1:  # members' own samples (drawn by member weight), moved so that their means become this one
             rng = np.random.default_rng(seed)
-            pooled = np.concatenate([a.face_depth_mm - a.mean_mm for a in answers if a.face_depth_mm.shape[0] > 1])
-            if len(pooled):
-                faces = mean + pooled[rng.choice(len(pooled), n_samples, replace=len(pooled) < n_samples)]
+            sampled = [(i, a.face_depth_mm - a.mean_mm) for i, a in enumerate(answers) if a.face_depth_mm.shape[0] > 1]
+            if sampled:
+                pooled = np.concatenate([d for _, d in sampled])
+                p = np.concatenate([np.full(len(d), w[i] / len(d)) for i, d in sampled])
+                p = p / p.sum() if p.sum() > 0 else None
+                faces = mean + pooled[rng.choice(len(pooled), n_samples, replace=True, p=p)]
         return Reconstruction(faces.astype(np.float32), mask, predictive_sd_mm=np.sqrt(variance).astype(np.float32))
 
     def _require_fitted(self) -> None:
@@ -98,6 +147,7 @@ class Ensemble(FaceModel):
                 shutil.rmtree(target, ignore_errors=True)
                 shutil.copytree(source, target)
         record = {"family": self.family, "members": self.members, "families": [m.family for m in self.models],
+                  "weights": [float(w) for w in self.weights], "weighed_on": self.weighed_on,
                   "view": self.view.to_dict() if self.view is not None else None}  # fmt: skip
         write_json_atomic(folder / RECORD_FILE, record)
 
@@ -105,6 +155,8 @@ class Ensemble(FaceModel):
     def load(cls, folder: Path) -> Ensemble:
         record = json.loads((Path(folder) / RECORD_FILE).read_text())
         model = cls(record["members"])
+        if "weights" in record:  # ensembles saved before weights were fitted: equal
+            model.weights, model.weighed_on = np.asarray(record["weights"], np.float64), record["weighed_on"]
         model.sources = [Path(folder) / MEMBERS_DIR / str(i) for i in range(len(record["members"]))]
         model.models = [load_trained(source) for source in model.sources]
         model.view = model.models[0].view

@@ -298,6 +298,8 @@ def train_run(
             figures = model.fit(train, seed=config.seed) if runtime.is_main else {}
         if not runtime.is_main:
             return {}
+        if val is not None:
+            figures |= model.fit_held_out(val)
         if val is not None and validate is not None:
             figures |= validate(model, val)
         model.save(run / MODEL_DIR)

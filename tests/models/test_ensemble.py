@@ -34,13 +34,21 @@ def test_the_ensemble_is_the_mean_of_its_members_with_their_spread_and_disagreem
     ensemble = load_trained(tmp_path / "ens")
     shutil.move(tmp_path / "pca-moved", members / "pca")
     assert ensemble.family == "ensemble" and ensemble.view == pca.view
+    # the weights that give the val subjects' faces the least mean error, from the grid the trainer searched
+    record = json.loads((tmp_path / "ens" / "run.json").read_text())["figures"]
+    w = np.array([record["weight_0"], record["weight_1"]])
+    assert np.isclose(w.sum(), 1) and np.allclose(w / 0.05, np.round(w / 0.05))
+    assert record["val_mae_mm_weighted"] <= record["val_mae_mm_equal"]
+    assert np.allclose(ensemble.weights, w) and ensemble.weighed_on == "val"
     test = DepthData.load(tiny_dataset, "test")
     args = (test.skull_depth[0], test.skull_mask[0], test.subjects[0])
     a, b, both = pca.reconstruct(*args), template.reconstruct(*args), ensemble.reconstruct(*args)
     assert np.array_equal(both.mask, a.mask & b.mask)
-    assert np.allclose(both.mean_mm, (a.mean_mm + b.mean_mm) / 2, atol=1e-4)
-    stated = [r.predictive_sd_mm**2 for r in (a, b) if r.predictive_sd_mm is not None]
-    expected = np.sqrt(((a.mean_mm - b.mean_mm) / 2) ** 2 + np.mean(stated, axis=0))
+    assert np.allclose(both.mean_mm, w[0] * a.mean_mm + w[1] * b.mean_mm, atol=1e-4)
+    # a mixture's variance: the stated one (pca's; the template states none) plus the weighted disagreement
+    assert a.predictive_sd_mm is not None and b.predictive_sd_mm is None
+    disagreement = w[0] * (a.mean_mm - both.mean_mm) ** 2 + w[1] * (b.mean_mm - both.mean_mm) ** 2
+    expected = np.sqrt(disagreement + a.predictive_sd_mm**2)
     assert np.allclose(both.predictive_sd_mm, expected, atol=1e-3)
     assert both.predictive_sd_mm[both.mask].min() > 0
     many = ensemble.reconstruct_many(test)
@@ -61,3 +69,20 @@ def test_an_ensemble_refuses_one_member_and_members_of_another_view(tiny_dataset
                                       str(tmp_path / "other")])  # fmt: skip
     assert result.exit_code != 0 and "another view" in result.output
     assert not (tmp_path / "other" / "model" / "model.json").exists()
+
+
+def test_given_weights_are_kept_and_bad_ones_refused(tiny_dataset, members, tmp_path):
+    runs = json.dumps([str(members / "pca"), str(members / "template")])
+    _train("ensemble", tiny_dataset, tmp_path / "ens", f"model.members={runs}", "model.weights=[3, 1]")
+    ensemble = load_trained(tmp_path / "ens")
+    assert np.allclose(ensemble.weights, [0.75, 0.25]) and ensemble.weighed_on == "given"
+    test = DepthData.load(tiny_dataset, "test")
+    args = (test.skull_depth[0], test.skull_mask[0], test.subjects[0])
+    pca, template = load_trained(members / "pca"), load_trained(members / "template")
+    expected = 0.75 * pca.reconstruct(*args).mean_mm + 0.25 * template.reconstruct(*args).mean_mm
+    assert np.allclose(ensemble.reconstruct(*args).mean_mm, expected, atol=1e-4)
+    for bad in ("[1]", "[-1, 2]", "[0, 0]"):
+        result = CliRunner().invoke(app, ["train", "--model", "ensemble", "--data", str(tiny_dataset), "--out",
+                                          str(tmp_path / "bad"), "--set", f"model.members={runs}", "--set",
+                                          f"model.weights={bad}"])  # fmt: skip
+        assert result.exit_code != 0 and "model.weights must be one non-negative weight per member" in result.output
