@@ -166,6 +166,8 @@ async function deleteCase(caseId) {
     $("case-error").textContent = "Could not delete the case: " + err.message;
     return;
   }
+  // the list shown until it is fetched anew must not offer the deleted case
+  for (const row of document.querySelectorAll("#cases tr[data-case-id]")) if (row.dataset.caseId === caseId) row.remove();
   location.hash = "#/";  // back to the list (a page with a 3D view reloads without it)
 }
 
