@@ -34,6 +34,7 @@ from typing import IO, Any
 from report import family_configs, print_summary, run_timed
 
 from facegen.cli.ranking import RANKING_FILE
+from facegen.training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = family_configs("bench")
@@ -163,7 +164,7 @@ def run_state(run: Path, config: dict[str, Any], data_hash: str) -> str:
     if record.exists():
         earlier = json.loads(record.read_text())
         done = earlier["config"]
-        if done | {"steps": None} != config | {"steps": None} or earlier["data"]["hash"] != data_hash:
+        if TrainConfig.resume_key(done) != TrainConfig.resume_key(config) or earlier["data"]["hash"] != data_hash:
             return "new"
         return "finished" if done["steps"] >= config["steps"] else "resume"
     return "resume" if any((run / "checkpoints").glob("step-*.pt")) else "new"

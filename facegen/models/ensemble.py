@@ -44,15 +44,13 @@ class Ensemble(FaceModel):
         self.members = [str(m) for m in members]
         self.models: list[FaceModel] = []
         self.sources: list[Path] = []
-        self.fixed = bool(weights)
-        """Weights given by the user: kept, not fitted on the val split."""
-        given = np.asarray(weights if self.fixed else [1.0] * len(self.members), np.float64)
+        given = np.asarray(weights if weights else [1.0] * len(self.members), np.float64)
         if len(given) != len(self.members) or (given < 0).any() or (len(given) and given.sum() <= 0):
             raise ValueError(f"model.weights must be one non-negative weight per member, not all 0; got "
                              f"{list(weights)} for {len(self.members)} members")  # fmt: skip
         self.weights = given / max(given.sum(), 1e-12)
-        self.weighed_on = "given" if self.fixed else "equal"
-        """Where the weights come from: given, equal (no val split) or the val split's subjects."""
+        self.weighed_on = "given" if weights else "equal"
+        """Where the weights come from: given (kept, not fitted), equal (no val split) or the val split's subjects."""
 
     def fit(self, data: DepthData, *, seed: int = 0) -> dict[str, float]:
         """Load the member runs (trained beforehand) and check they read the data's view (the weights are learned on
@@ -76,7 +74,7 @@ class Ensemble(FaceModel):
         validation figures then come from the subjects they were fitted on (a grid of a few weights: little optimism,
         the benchmark scores on its test split)."""
         self._require_fitted()
-        if self.fixed or not len(val):
+        if self.weighed_on == "given" or not len(val):
             return {}
         answers = [m.reconstruct_many(val, seed=0) for m in self.models]
         faces = np.stack([[a.mean_mm for a in per_member] for per_member in answers]).astype(np.float64)

@@ -69,6 +69,12 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @staticmethod
+    def resume_key(values: dict[str, Any]) -> str:
+        """What two runs' configs must share for one to continue the other: all but steps (keys added since a run
+        was written take their defaults)."""
+        return json.dumps(TrainConfig().to_dict() | values | {"steps": None}, sort_keys=True)
+
     def lr_factor(self, step: int) -> float:
         """The learning rate of step `step` (1-based) over `lr`: 1 until lr_decay_start x steps, then a linear fall
         to 1 / (decaying steps) at the last step (a pure function of the step: a resumed run follows it exactly)."""

@@ -7,7 +7,6 @@ after its checkpoint at step k and resumed gives the same weights as a run that 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -164,10 +163,7 @@ class Trainer:
     def restore(self, path: Path) -> None:
         """Continue from a checkpoint; refuses one made with another config or other data."""
         state = ckpt.load_checkpoint(path)
-        def comparable(config: dict[str, Any]) -> str:  # keys added since a checkpoint was written take defaults
-            return json.dumps(TrainConfig().to_dict() | config | {"steps": None}, sort_keys=True)
-
-        if comparable(state["config"]) != comparable(self.config.to_dict()):
+        if TrainConfig.resume_key(state["config"]) != TrainConfig.resume_key(self.config.to_dict()):
             raise ValueError(f"{path} was written with another config; resume with the same config (only steps "
                              "may change) or train into a new --out")  # fmt: skip
         if state["data_hash"] != self.data_hash:
